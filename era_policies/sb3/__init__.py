@@ -1,0 +1,43 @@
+"""Stable-Baselines3 / sb3-contrib policies with ERA (needs ``pip install "era-policies[sb3]"``).
+
+``ERASACPolicy`` (SAC), ``ERATQCPolicy`` (sb3-contrib TQC), ``ERACrossQPolicy`` (sb3-contrib CrossQ),
+``ERAActorCriticPolicy`` (PPO, A2C) and the SB3 distribution ``TruncatedGaussianDistribution``. See
+:mod:`era_policies.sb3.policies` for the ERA options.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    import stable_baselines3  # noqa: F401
+except ImportError as err:  # pragma: no cover - exercised by the missing-dependency test
+    raise ImportError(
+        'era_policies.sb3 needs Stable-Baselines3 and sb3-contrib: pip install "era-policies[sb3]"'
+    ) from err
+
+from era_policies.sb3.distributions import TruncatedGaussianDistribution
+from era_policies.sb3.policies import ERAActorCriticPolicy, ERAConfig, ERASACPolicy, SACLayerNormPolicy
+
+__all__ = [
+    "ERAActorCriticPolicy",
+    "ERAConfig",
+    "ERACrossQPolicy",
+    "ERASACPolicy",
+    "ERATQCPolicy",
+    "SACLayerNormPolicy",
+    "TruncatedGaussianDistribution",
+]
+
+_CONTRIB = ("ERATQCPolicy", "ERACrossQPolicy")
+
+
+def __getattr__(name: str) -> Any:
+    # sb3-contrib is imported only when its policies are asked for, with a clear message if it is missing.
+    if name in _CONTRIB:
+        try:
+            from era_policies.sb3 import contrib
+        except ImportError as err:
+            raise ImportError(f'{name} needs sb3-contrib: pip install "era-policies[sb3]"') from err
+        return getattr(contrib, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,43 @@
+"""Fixtures for the Stable-Baselines3 integration tests (skipped without the sb3 extra)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+pytest.importorskip("stable_baselines3", reason='needs pip install "era-policies[sb3]"')
+pytest.importorskip("sb3_contrib", reason='needs pip install "era-policies[sb3]"')
+
+
+def small_net() -> dict:
+    """Fresh policy kwargs each call: SB3 writes into the dict it is given (e.g. use_sde)."""
+    return {"net_arch": [32, 32]}
+
+
+class BoxActionEnv(gym.Env):
+    """A tiny continuous-control task with arbitrary Box bounds: reward for matching a target inside the box."""
+
+    def __init__(self, low: list[float], high: list[float], episode_length: int = 20) -> None:
+        self.action_space = spaces.Box(np.array(low, dtype=np.float32), np.array(high, dtype=np.float32))
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
+        self.episode_length = episode_length
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action: np.ndarray):
+        assert self.action_space.contains(action.astype(np.float32)), f"action {action} outside {self.action_space}"
+        self._t += 1
+        target = 0.5 * (self.action_space.low + self.action_space.high)
+        reward = -float(np.sum((action - target) ** 2))
+        return self.observation_space.sample(), reward, False, self._t >= self.episode_length, {}
+
+
+@pytest.fixture
+def pendulum() -> gym.Env:
+    return gym.make("Pendulum-v1")
