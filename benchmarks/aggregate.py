@@ -1,0 +1,477 @@
+"""Turn evaluation curves of many runs into final scores, confidence intervals, tables and plots.
+
+Conventions (those of rliable, Agarwal et al., "Deep RL at the Edge of the Statistical Precipice", NeurIPS 2021):
+
+- A run's **final score** is the mean of its last ``k`` deterministic evaluations (``k = 1``: the final evaluation).
+- **IQM** (interquartile mean) is ``scipy.stats.trim_mean(x, 0.25)``, which is exactly what rliable's ``aggregate_iqm``
+  computes: sort, drop ``floor(n / 4)`` values from each end, average the rest. No fractional weighting, so for
+  ``n < 4`` the IQM equals the mean.
+- Confidence intervals are **percentile bootstrap** intervals over runs. Across tasks the bootstrap is **stratified**:
+  each resample draws seeds with replacement *within* every task, so every task keeps its number of runs and the
+  spread reflects seed-to-seed variation only, never which tasks happened to be drawn.
+- Aggregates across tasks use **normalised scores** when every task of a group has a documented reference (see
+  :data:`REFERENCE_SCORES`) and raw returns otherwise; tables say which.
+
+Everything here is a pure function of DataFrames or arrays, except the explicit ``load_*`` and ``save_*`` helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "AGGREGATE_TASK",
+    "REFERENCE_SCORES",
+    "RUN_KEYS",
+    "Estimate",
+    "Reference",
+    "area_under_curve",
+    "bootstrap_ci",
+    "curve_bands",
+    "final_score",
+    "format_number",
+    "format_summary_table",
+    "interpolate_curve",
+    "iqm",
+    "load_evaluations",
+    "markdown_table",
+    "mean",
+    "normalize",
+    "run_table",
+    "save_curves_plot",
+    "save_summary_plot",
+    "stratified_bootstrap_ci",
+    "summarize",
+]
+
+RUN_KEYS = ("group", "task", "algorithm", "seed")
+"""Columns that identify one training run."""
+
+EVALUATION_COLUMNS = ("global_step", "mean_return", "std_return", "num_episodes")
+"""Columns of an agent's ``evaluations.csv`` (the agents' output contract)."""
+
+AGGREGATE_TASK = "Aggregate"
+"""Task label of the rows that aggregate all tasks of a group."""
+
+Statistic = Callable[..., np.ndarray]
+"""A statistic over runs: ``statistic(x, axis=...)`` reduces the runs axis of ``x``."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def iqm(x: ArrayLike, axis: int = 0) -> np.ndarray:
+    """Interquartile mean along ``axis``: drop ``floor(n / 4)`` values from each end, average the rest.
+
+    Identical to ``scipy.stats.trim_mean(x, 0.25, axis=axis)`` and to rliable's ``aggregate_iqm``.
+    """
+    x = np.sort(np.asarray(x, dtype=float), axis=axis)
+    n = x.shape[axis]
+    if n == 0:
+        raise ValueError("iqm of an empty sample is undefined.")
+    cut = n // 4
+    return np.take(x, np.arange(cut, n - cut), axis=axis).mean(axis=axis)
+
+
+def mean(x: ArrayLike, axis: int = 0) -> np.ndarray:
+    """Arithmetic mean along ``axis`` (same call signature as :func:`iqm`)."""
+    return np.asarray(x, dtype=float).mean(axis=axis)
+
+
+class Estimate(NamedTuple):
+    """A point estimate with the bounds of its confidence interval (floats, or arrays for curves)."""
+
+    point: float | np.ndarray
+    lo: float | np.ndarray
+    hi: float | np.ndarray
+
+
+def stratified_bootstrap_ci(
+    strata: Sequence[ArrayLike],
+    statistic: Statistic = iqm,
+    reps: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """Percentile bootstrap CI of ``statistic`` over the runs of all strata (tasks) pooled together.
+
+    :param strata: one array per task, shape ``(runs_in_task, ...)``; trailing axes (e.g. a step grid) are kept.
+    :param statistic: reduces the pooled runs axis, e.g. :func:`iqm` or :func:`mean`.
+    :param reps: number of bootstrap resamples.
+    :param confidence: coverage of the interval, e.g. 0.95.
+    :param seed: seed of the resampling generator; equal seeds give equal intervals.
+    :return: the statistic on the observed runs and the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``
+        percentiles of its bootstrap distribution.
+    """
+    arrays = [np.asarray(stratum, dtype=float) for stratum in strata]
+    if not arrays or any(len(a) == 0 for a in arrays):
+        raise ValueError("every stratum needs at least one run.")
+    rng = np.random.default_rng(seed)
+    # Resample run indices within each stratum, then pool: shape (reps, total_runs, ...).
+    resampled = np.concatenate([a[rng.integers(0, len(a), size=(reps, len(a)))] for a in arrays], axis=1)
+    bootstrap = statistic(resampled, axis=1)
+    tail = 50.0 * (1.0 - confidence)
+    lo, hi = np.percentile(bootstrap, [tail, 100.0 - tail], axis=0)
+    point = statistic(np.concatenate(arrays, axis=0), axis=0)
+    return Estimate(*(v.item() if np.ndim(v) == 0 else v for v in (point, lo, hi)))
+
+
+def bootstrap_ci(
+    runs: ArrayLike, statistic: Statistic = mean, reps: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> Estimate:
+    """Percentile bootstrap CI over the runs of a single task (a stratified bootstrap with one stratum)."""
+    return stratified_bootstrap_ci([runs], statistic, reps=reps, confidence=confidence, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Per-run scores and normalisation
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def final_score(evaluations: pd.DataFrame, last_k: int = 1) -> float:
+    """Mean ``mean_return`` of the last ``last_k`` evaluations of one run."""
+    if last_k < 1:
+        raise ValueError(f"last_k must be >= 1, got {last_k}.")
+    ordered = evaluations.sort_values("global_step")
+    return float(ordered["mean_return"].tail(last_k).mean())
+
+
+def area_under_curve(evaluations: pd.DataFrame) -> float:
+    """Step-weighted average return over training: the trapezoid area under the curve divided by its step span.
+
+    It rewards learning *fast* as well as well, on the same scale as the returns. A single evaluation is its own
+    average.
+    """
+    ordered = evaluations.sort_values("global_step")
+    steps = ordered["global_step"].to_numpy(dtype=float)
+    returns = ordered["mean_return"].to_numpy(dtype=float)
+    span = steps[-1] - steps[0]
+    if span <= 0:
+        return float(returns[-1])
+    # Trapezoid rule written out: np.trapezoid needs numpy >= 2 and np.trapz is deprecated there.
+    area = np.sum(np.diff(steps) * (returns[1:] + returns[:-1]) / 2.0)
+    return float(area / span)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Scores that normalisation maps to 0 (``low``) and 1 (``high``), and where they come from."""
+
+    low: float
+    high: float
+    source: str
+
+
+_HUMANOIDBENCH_SOURCE = (
+    "HumanoidBench success threshold (`success_bar` in humanoid_bench/envs/basic_locomotion_envs.py: Walk 700, "
+    "Stand 800, Run/Slide/Hurdle inherit Walk's 700; humanoid_bench/envs/pole.py: Pole 700); "
+    "normalised score = return / threshold"
+)
+
+REFERENCE_SCORES: dict[str, Reference] = {
+    "h1hand-walk-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
+    "h1hand-run-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
+    "h1hand-stand-v0": Reference(0.0, 800.0, _HUMANOIDBENCH_SOURCE),
+    "h1hand-slide-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
+    "h1hand-pole-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
+    "h1hand-hurdle-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
+    "h1-walk-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
+}
+"""Documented reference scores per task id. Tasks without an entry are reported as raw returns.
+
+Only scores with a citable source belong here. The paper's normalisation for MuJoCo Gym (PPO 0.57 -> 0.88) is not
+documented in our notes, so Gym MuJoCo tasks deliberately have no entry.
+"""
+
+
+def normalize(
+    score: float | np.ndarray, task: str, references: Mapping[str, Reference] = REFERENCE_SCORES
+) -> float | np.ndarray | None:
+    """``(score - low) / (high - low)`` with the task's reference, or ``None`` when the task has none (use raw)."""
+    reference = references.get(task)
+    if reference is None:
+        return None
+    return (np.asarray(score, dtype=float) - reference.low) / (reference.high - reference.low)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Tables of runs and summaries
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def load_evaluations(run_dir: Path) -> pd.DataFrame:
+    """Read a run's ``evaluations.csv`` and check it has the contract's columns."""
+    evaluations = pd.read_csv(run_dir / "evaluations.csv")
+    missing = set(EVALUATION_COLUMNS) - set(evaluations.columns)
+    if missing:
+        raise ValueError(f"{run_dir / 'evaluations.csv'} lacks columns {sorted(missing)}.")
+    return evaluations
+
+
+def run_table(
+    evaluations: pd.DataFrame, last_k: int = 1, references: Mapping[str, Reference] = REFERENCE_SCORES
+) -> pd.DataFrame:
+    """One row per run: final score, normalised final score (NaN without a reference), AUC and the last step.
+
+    :param evaluations: the evaluations of many runs, with the :data:`RUN_KEYS` columns plus ``global_step`` and
+        ``mean_return``.
+    """
+    rows = []
+    for keys, run in evaluations.groupby(list(RUN_KEYS), sort=False):
+        score = final_score(run, last_k)
+        normalized = normalize(score, keys[1], references)
+        rows.append(
+            {
+                **dict(zip(RUN_KEYS, keys, strict=True)),
+                "final_score": score,
+                "normalized_score": np.nan if normalized is None else float(normalized),
+                "auc": area_under_curve(run),
+                "final_step": int(run["global_step"].max()),
+                "num_evaluations": len(run),
+            }
+        )
+    columns = [*RUN_KEYS, "final_score", "normalized_score", "auc", "final_step", "num_evaluations"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summarize(
+    runs: pd.DataFrame,
+    reps: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    references: Mapping[str, Reference] = REFERENCE_SCORES,
+) -> pd.DataFrame:
+    """Mean and IQM with bootstrap CIs per (group, task, algorithm), then one aggregate row per (group, algorithm).
+
+    Per-task rows are in raw return. An aggregate row pools all tasks of its group with a stratified bootstrap, in
+    normalised score if every task of the group has a reference, else in raw return (column ``scale``).
+    Row order follows first appearance in ``runs``.
+    """
+    rows = []
+    for group, group_runs in runs.groupby("group", sort=False):
+        normalised = all(task in references for task in group_runs["task"].unique())
+        for (task, algorithm), cell in group_runs.groupby(["task", "algorithm"], sort=False):
+            strata = [cell["final_score"].to_numpy()]
+            rows.append(_summary_row(group, task, algorithm, "return", strata, reps, confidence, seed))
+        column, scale = ("normalized_score", "normalised") if normalised else ("final_score", "raw return")
+        for algorithm, algorithm_runs in group_runs.groupby("algorithm", sort=False):
+            strata = [task_runs[column].to_numpy() for _, task_runs in algorithm_runs.groupby("task", sort=False)]
+            rows.append(_summary_row(group, AGGREGATE_TASK, algorithm, scale, strata, reps, confidence, seed))
+    return pd.DataFrame(rows)
+
+
+def _summary_row(
+    group: str,
+    task: str,
+    algorithm: str,
+    scale: str,
+    strata: list[np.ndarray],
+    reps: int,
+    confidence: float,
+    seed: int,
+) -> dict[str, object]:
+    means = stratified_bootstrap_ci(strata, mean, reps=reps, confidence=confidence, seed=seed)
+    iqms = stratified_bootstrap_ci(strata, iqm, reps=reps, confidence=confidence, seed=seed)
+    return {
+        "group": group,
+        "task": task,
+        "algorithm": algorithm,
+        "scale": scale,
+        "runs": sum(len(s) for s in strata),
+        "mean": means.point,
+        "mean_lo": means.lo,
+        "mean_hi": means.hi,
+        "iqm": iqms.point,
+        "iqm_lo": iqms.lo,
+        "iqm_hi": iqms.hi,
+    }
+
+
+def format_number(x: float) -> str:
+    """Three or four significant figures for typical returns: 0.84, 12.3, 3456."""
+    if not np.isfinite(x):
+        return "n/a"
+    magnitude = abs(x)
+    if magnitude < 10:
+        return f"{x:.2f}"
+    if magnitude < 1000:
+        return f"{x:.1f}"
+    return f"{x:.0f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub Markdown table (no trailing newline)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def format_summary_table(summary: pd.DataFrame, confidence: float = 0.95) -> str:
+    """Markdown table of a :func:`summarize` result: per-task rows, then the aggregate rows, in the given order."""
+    percent = f"{confidence:.0%}"
+    header = ["Task", "Algorithm", f"Mean [{percent} CI]", f"IQM [{percent} CI]", "Runs"]
+    is_aggregate = summary["task"] == AGGREGATE_TASK
+    rows = []
+    for _, row in pd.concat([summary[~is_aggregate], summary[is_aggregate]]).iterrows():
+        task = f"**{AGGREGATE_TASK}** ({row['scale']})" if row["task"] == AGGREGATE_TASK else str(row["task"])
+        rows.append(
+            [
+                task,
+                str(row["algorithm"]),
+                _format_estimate(row["mean"], row["mean_lo"], row["mean_hi"]),
+                _format_estimate(row["iqm"], row["iqm_lo"], row["iqm_hi"]),
+                str(row["runs"]),
+            ]
+        )
+    return markdown_table(header, rows)
+
+
+def _format_estimate(point: float, lo: float, hi: float) -> str:
+    return f"{format_number(point)} [{format_number(lo)}, {format_number(hi)}]"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Learning curves
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def interpolate_curve(steps: ArrayLike, values: ArrayLike, grid: ArrayLike) -> np.ndarray:
+    """Linear interpolation of one run's curve onto ``grid``; NaN outside its evaluated steps (no extrapolation)."""
+    steps = np.asarray(steps, dtype=float)
+    values = np.asarray(values, dtype=float)
+    grid = np.asarray(grid, dtype=float)
+    order = np.argsort(steps)
+    curve = np.interp(grid, steps[order], values[order])
+    curve[(grid < steps[order[0]]) | (grid > steps[order[-1]])] = np.nan
+    return curve
+
+
+def curve_bands(
+    evaluations: pd.DataFrame, num_points: int = 100, reps: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
+    """Mean learning curve with a bootstrap CI band (over seeds) per (group, task, algorithm).
+
+    All runs of a (group, task) share one grid of ``num_points`` steps over the range every run has evaluated, so
+    no curve is extrapolated.
+
+    :return: columns ``group, task, algorithm, step, mean, lo, hi, runs``.
+    """
+    bands = []
+    for (group, task), task_evaluations in evaluations.groupby(["group", "task"], sort=False):
+        runs = task_evaluations.groupby(["algorithm", "seed"], sort=False)["global_step"]
+        grid = np.linspace(runs.min().max(), runs.max().min(), num_points)
+        for algorithm, algorithm_evaluations in task_evaluations.groupby("algorithm", sort=False):
+            curves = np.stack(
+                [
+                    interpolate_curve(run["global_step"], run["mean_return"], grid)
+                    for _, run in algorithm_evaluations.groupby("seed", sort=False)
+                ]
+            )
+            estimate = bootstrap_ci(curves, mean, reps=reps, confidence=confidence, seed=seed)
+            bands.append(
+                pd.DataFrame(
+                    {
+                        "group": group,
+                        "task": task,
+                        "algorithm": algorithm,
+                        "step": grid,
+                        "mean": estimate.point,
+                        "lo": estimate.lo,
+                        "hi": estimate.hi,
+                        "runs": len(curves),
+                    }
+                )
+            )
+    return pd.concat(bands, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Plots (matplotlib, Agg backend, small PNGs)
+# --------------------------------------------------------------------------------------------------------------------
+
+_DPI = 100
+
+
+def save_curves_plot(bands: pd.DataFrame, path: Path, confidence: float = 0.95) -> None:
+    """One subplot per (group, task), one line per algorithm with its CI band; written as a PNG."""
+    plt = _pyplot()
+    panels = list(bands.groupby(["group", "task"], sort=False))
+    groups = bands["group"].unique()
+    colors = _algorithm_colors(bands["algorithm"].unique())
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, ((group, task), panel) in zip(axes.flat, panels, strict=False):
+        for algorithm, band in panel.groupby("algorithm", sort=False):
+            color = colors[algorithm]
+            ax.plot(band["step"], band["mean"], color=color, label=f"{algorithm} (n={band['runs'].iloc[0]})")
+            ax.fill_between(band["step"], band["lo"], band["hi"], color=color, alpha=0.2, linewidth=0)
+        ax.set_title(task if len(groups) == 1 else f"{task} ({group})", fontsize=10)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("evaluation return")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"Deterministic evaluation return: mean over seeds, {confidence:.0%} bootstrap CI", fontsize=11)
+    _save(fig, path)
+
+
+def save_summary_plot(summary: pd.DataFrame, path: Path, confidence: float = 0.95) -> None:
+    """Aggregate IQM and mean with CIs per algorithm, one row of two panels per group; written as a PNG."""
+    plt = _pyplot()
+    aggregates = summary[summary["task"] == AGGREGATE_TASK]
+    groups = list(aggregates.groupby("group", sort=False))
+    colors = _algorithm_colors(aggregates["algorithm"].unique())
+    fig, axes = plt.subplots(len(groups), 2, figsize=(8.5, 0.6 + 0.45 * len(aggregates) + 0.9 * len(groups)))
+    axes = np.atleast_2d(axes)
+    for row, (group, rows) in zip(axes, groups, strict=True):
+        positions = np.arange(len(rows))[::-1]
+        for ax, statistic in zip(row, ("iqm", "mean"), strict=True):
+            for y, (_, r) in zip(positions, rows.iterrows(), strict=True):
+                error = [[r[statistic] - r[f"{statistic}_lo"]], [r[f"{statistic}_hi"] - r[statistic]]]
+                ax.errorbar(r[statistic], y, xerr=error, fmt="o", color=colors[r["algorithm"]], capsize=4)
+            ax.set_yticks(positions, rows["algorithm"])
+            ax.set_ylim(-0.7, len(rows) - 0.3)
+            ax.set_title(f"{group}: {statistic.upper() if statistic == 'iqm' else 'Mean'}", fontsize=10)
+            ax.set_xlabel(f"final score ({rows['scale'].iloc[0]})")
+            ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Aggregate final scores, {confidence:.0%} stratified bootstrap CI", fontsize=11)
+    _save(fig, path)
+
+
+def _pyplot() -> ModuleType:
+    """Import pyplot on the non-interactive Agg backend (headless machines, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _algorithm_colors(algorithms: Sequence[str]) -> dict[str, str]:
+    """A stable colour per algorithm, in order of appearance."""
+    palette = [f"C{i}" for i in range(10)]
+    return {algorithm: palette[i % len(palette)] for i, algorithm in enumerate(algorithms)}
+
+
+def _save(fig: Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    _pyplot().close(fig)

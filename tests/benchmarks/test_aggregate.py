@@ -1,0 +1,241 @@
+"""Statistics, normalisation, tables and curves of benchmarks.aggregate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from benchmarks import aggregate
+from benchmarks.aggregate import (
+    AGGREGATE_TASK,
+    area_under_curve,
+    bootstrap_ci,
+    curve_bands,
+    final_score,
+    format_summary_table,
+    interpolate_curve,
+    iqm,
+    mean,
+    normalize,
+    run_table,
+    stratified_bootstrap_ci,
+    summarize,
+)
+
+
+def _evaluations(steps: list[int], returns: list[float], **keys: object) -> pd.DataFrame:
+    return pd.DataFrame({"global_step": steps, "mean_return": returns, "std_return": 0.0, "num_episodes": 5, **keys})
+
+
+# --- IQM -------------------------------------------------------------------------------------------------------------
+
+
+def test_iqm_drops_a_quarter_from_each_end():
+    # sorted: -50 0 | 3 4 5 6 | 10 100
+    assert iqm([10, -50, 3, 4, 100, 5, 0, 6]) == pytest.approx(4.5)
+    # n = 5 drops floor(5 / 4) = 1 from each end: mean(2, 3, 4)
+    assert iqm([4, 100, 1, 3, 2]) == pytest.approx(3.0)
+    # n < 4 drops nothing
+    assert iqm([1.0, 2.0, 9.0]) == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 13, 20, 101])
+def test_iqm_matches_scipy_trim_mean(n):
+    x = np.random.default_rng(n).standard_cauchy(size=(n, 3))
+    np.testing.assert_allclose(iqm(x, axis=0), stats.trim_mean(x, 0.25, axis=0))
+    np.testing.assert_allclose(iqm(x.T, axis=1), stats.trim_mean(x.T, 0.25, axis=1))
+
+
+def test_iqm_of_empty_sample_raises():
+    with pytest.raises(ValueError, match="empty"):
+        iqm([])
+
+
+# --- bootstrap -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("statistic", [mean, iqm])
+def test_bootstrap_ci_contains_the_point_estimate(statistic):
+    scores = np.random.default_rng(0).normal(100.0, 20.0, size=10)
+    estimate = bootstrap_ci(scores, statistic, reps=1000, seed=1)
+    assert estimate.point == pytest.approx(float(statistic(scores)))
+    assert estimate.lo < estimate.point < estimate.hi
+
+
+def test_bootstrap_ci_narrows_with_more_seeds():
+    few = np.array([3.0, 7.0, 1.0, 9.0, 5.0])
+    many = np.tile(few, 20)  # same spread, 20x the seeds: the width shrinks by about sqrt(20)
+    few_ci, many_ci = bootstrap_ci(few, reps=2000), bootstrap_ci(many, reps=2000)
+    assert many_ci.point == few_ci.point
+    assert many_ci.hi - many_ci.lo < 0.4 * (few_ci.hi - few_ci.lo)
+
+
+def test_bootstrap_ci_is_reproducible_with_its_seed():
+    scores = [[1.0, 5.0, 2.0, 8.0], [10.0, 30.0, 20.0]]
+    first = stratified_bootstrap_ci(scores, iqm, reps=500, seed=7)
+    assert stratified_bootstrap_ci(scores, iqm, reps=500, seed=7) == first
+    assert stratified_bootstrap_ci(scores, iqm, reps=500, seed=8) != first
+
+
+def test_bootstrap_ci_level_sets_the_width():
+    scores = np.random.default_rng(0).normal(size=20)
+    wide = bootstrap_ci(scores, confidence=0.99)
+    narrow = bootstrap_ci(scores, confidence=0.5)
+    assert wide.lo < narrow.lo < narrow.hi < wide.hi
+
+
+def test_stratified_bootstrap_resamples_within_tasks():
+    # Each task is constant across seeds, so resampling seeds within a task never changes the pooled sample:
+    # the stratified interval collapses to the point. Pooling the tasks first would mix 0s and 100s freely.
+    task_a, task_b = np.zeros(3), np.full(3, 100.0)
+    stratified = stratified_bootstrap_ci([task_a, task_b], mean, reps=1000)
+    assert stratified == (50.0, 50.0, 50.0)
+    unstratified = bootstrap_ci(np.concatenate([task_a, task_b]), mean, reps=1000)
+    assert unstratified.point == 50.0
+    assert unstratified.lo < 40.0 and unstratified.hi > 60.0
+
+
+def test_stratified_bootstrap_keeps_trailing_axes():
+    curves = np.random.default_rng(0).normal(size=(6, 4))  # 6 seeds x 4 grid steps
+    estimate = bootstrap_ci(curves, mean, reps=300)
+    assert estimate.point.shape == estimate.lo.shape == estimate.hi.shape == (4,)
+    np.testing.assert_allclose(estimate.point, curves.mean(axis=0))
+    assert np.all(estimate.lo <= estimate.point) and np.all(estimate.point <= estimate.hi)
+
+
+def test_bootstrap_needs_runs_in_every_stratum():
+    with pytest.raises(ValueError, match="at least one run"):
+        stratified_bootstrap_ci([[1.0], []])
+
+
+# --- per-run scores and normalisation --------------------------------------------------------------------------------
+
+
+def test_final_score_averages_the_last_k_evaluations_in_step_order():
+    evaluations = _evaluations([300, 100, 200], [30.0, 10.0, 20.0])
+    assert final_score(evaluations) == 30.0
+    assert final_score(evaluations, last_k=2) == 25.0
+    with pytest.raises(ValueError, match="last_k"):
+        final_score(evaluations, last_k=0)
+
+
+def test_area_under_curve_is_the_step_weighted_average_return():
+    # Trapezoids over [0, 100] (mean 5) and [100, 300] (mean 15): (500 + 3000) / 300.
+    assert area_under_curve(_evaluations([0, 100, 300], [0.0, 10.0, 20.0])) == pytest.approx(3500 / 300)
+    assert area_under_curve(_evaluations([100], [7.0])) == 7.0
+
+
+def test_normalize_uses_the_humanoidbench_success_thresholds():
+    assert normalize(700.0, "h1hand-walk-v0") == pytest.approx(1.0)
+    assert normalize(400.0, "h1hand-stand-v0") == pytest.approx(0.5)  # stand's threshold is 800
+    np.testing.assert_allclose(normalize(np.array([0.0, 350.0]), "h1hand-hurdle-v0"), [0.0, 0.5])
+
+
+def test_normalize_returns_none_without_a_documented_reference():
+    assert normalize(3000.0, "Hopper-v5") is None
+
+
+def test_normalize_with_a_random_and_reference_pair():
+    references = {"Toy-v0": aggregate.Reference(low=-100.0, high=900.0, source="test")}
+    assert normalize(400.0, "Toy-v0", references) == pytest.approx(0.5)
+
+
+def test_run_table_has_one_row_per_run_with_nan_normalisation_when_raw():
+    evaluations = pd.concat(
+        [
+            _evaluations([100, 200], [1.0, 3.0], group="g", task="Hopper-v5", algorithm="PPO", seed=0),
+            _evaluations([100, 200], [350.0, 560.0], group="g", task="h1hand-walk-v0", algorithm="PPO", seed=0),
+        ]
+    )
+    runs = run_table(evaluations)
+    assert list(runs["final_score"]) == [3.0, 560.0]
+    assert np.isnan(runs["normalized_score"].iloc[0])
+    assert runs["normalized_score"].iloc[1] == pytest.approx(0.8)
+    assert list(runs["final_step"]) == [200, 200]
+
+
+def _runs(task_scores: dict[str, dict[str, list[float]]], group: str = "g") -> pd.DataFrame:
+    rows = [
+        {"group": group, "task": task, "algorithm": algorithm, "seed": seed, "final_score": score}
+        for task, per_algorithm in task_scores.items()
+        for algorithm, scores in per_algorithm.items()
+        for seed, score in enumerate(scores)
+    ]
+    runs = pd.DataFrame(rows)
+    runs["normalized_score"] = [
+        np.nan if (n := normalize(s, t)) is None else n for s, t in zip(runs["final_score"], runs["task"], strict=True)
+    ]
+    return runs
+
+
+def test_summarize_aggregates_normalised_scores_when_every_task_has_a_reference():
+    runs = _runs({"h1hand-walk-v0": {"SAC": [700.0, 350.0]}, "h1hand-stand-v0": {"SAC": [800.0, 800.0]}})
+    summary = summarize(runs, reps=200)
+    per_task = summary[summary["task"] != AGGREGATE_TASK]
+    assert list(per_task["mean"]) == [525.0, 800.0]  # per-task rows stay in raw return
+    aggregate_row = summary[summary["task"] == AGGREGATE_TASK].iloc[0]
+    assert aggregate_row["scale"] == "normalised"
+    assert aggregate_row["mean"] == pytest.approx((1.0 + 0.5 + 1.0 + 1.0) / 4)
+    assert aggregate_row["runs"] == 4
+
+
+def test_summarize_falls_back_to_raw_returns_when_a_reference_is_missing():
+    runs = _runs({"h1hand-walk-v0": {"SAC": [700.0]}, "Hopper-v5": {"SAC": [3000.0]}})
+    aggregate_row = summarize(runs, reps=200).query("task == @AGGREGATE_TASK").iloc[0]
+    assert aggregate_row["scale"] == "raw return"
+    assert aggregate_row["mean"] == pytest.approx(1850.0)
+
+
+# --- tables ----------------------------------------------------------------------------------------------------------
+
+
+def test_format_summary_table_exact_markdown():
+    columns = ["group", "task", "algorithm", "scale", "runs", "mean", "mean_lo", "mean_hi", "iqm", "iqm_lo", "iqm_hi"]
+    summary = pd.DataFrame(
+        [
+            ["g", "Hopper-v5", "PPO", "return", 3, 1234.56, 1100.0, 1300.4, 1230.0, 1100.0, 1300.4],
+            ["g", AGGREGATE_TASK, "PPO", "normalised", 6, 0.8412, 0.8, 0.9, 0.85, 0.79, 0.91],
+            ["g", "Hopper-v5", "PPO-ERA", "return", 3, 512.34, 480.0, 530.55, 512.34, 480.0, 530.55],
+        ],
+        columns=columns,
+    )
+    expected = (
+        "| Task | Algorithm | Mean [95% CI] | IQM [95% CI] | Runs |\n"
+        "|---|---|---|---|---|\n"
+        "| Hopper-v5 | PPO | 1235 [1100, 1300] | 1230 [1100, 1300] | 3 |\n"
+        "| Hopper-v5 | PPO-ERA | 512.3 [480.0, 530.5] | 512.3 [480.0, 530.5] | 3 |\n"
+        "| **Aggregate** (normalised) | PPO | 0.84 [0.80, 0.90] | 0.85 [0.79, 0.91] | 6 |"
+    )
+    assert format_summary_table(summary) == expected
+
+
+def test_format_summary_table_states_the_confidence_level():
+    summary = summarize(_runs({"Hopper-v5": {"PPO": [1.0, 2.0]}}), reps=100, confidence=0.9)
+    assert format_summary_table(summary, confidence=0.9).startswith("| Task | Algorithm | Mean [90% CI] |")
+
+
+# --- curves ----------------------------------------------------------------------------------------------------------
+
+
+def test_interpolate_curve_is_linear_inside_and_nan_outside():
+    curve = interpolate_curve([20, 0, 10], [40.0, 0.0, 10.0], [-5, 0, 5, 15, 20, 25])
+    np.testing.assert_allclose(curve, [np.nan, 0.0, 5.0, 25.0, 40.0, np.nan])
+
+
+def test_curve_bands_average_seeds_on_the_common_step_range():
+    evaluations = pd.concat(
+        [
+            _evaluations([0, 100, 200], [0.0, 10.0, 20.0], group="g", task="T", algorithm="A", seed=0),
+            _evaluations([50, 150, 250], [15.0, 25.0, 35.0], group="g", task="T", algorithm="A", seed=1),
+        ]
+    )
+    bands = curve_bands(evaluations, num_points=4, reps=200)
+    # Common range: from the latest first evaluation (50) to the earliest last one (200).
+    np.testing.assert_allclose(bands["step"], [50.0, 100.0, 150.0, 200.0])
+    # Seed 0 is 0.1 * step, seed 1 is 0.1 * step + 10: the mean is 0.1 * step + 5.
+    np.testing.assert_allclose(bands["mean"], [10.0, 15.0, 20.0, 25.0])
+    assert np.all(bands["lo"] <= bands["mean"]) and np.all(bands["mean"] <= bands["hi"])
+    np.testing.assert_allclose(bands["hi"] - bands["lo"], 10.0)  # two seeds 10 apart: CI spans both
+    assert set(bands["runs"]) == {2}
