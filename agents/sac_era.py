@@ -1,0 +1,306 @@
+"""SAC-ERA: Soft Actor-Critic whose entropy is enforced by ERA's activation instead of an entropy bonus.
+
+Single-file, CleanRL-style. The ERA actor is the SB3-compatible ``ERASACPolicy`` from ``era_policies`` (so a
+checkpoint loads with ``ERASACPolicy.load(path)`` and acts with ``.predict``); the losses and the update order of the
+released SAC-ERA code (reference notes §5) are written out below:
+
+* target   y = r + gamma * (1 - terminated) * min(Q1', Q2')(s', a'),   a' ~ pi(.|s')    (no -alpha * log pi)
+* critic   MSE(Q1, y) + MSE(Q2, y);   then Polyak averaging of the target critics
+* actor    -mean(min(Q1, Q2)(s, a~)),  a~ reparameterised                              (no alpha * log pi)
+* pi(.|s)  truncated normal on [-1, 1]^D, loc = tanh(mean), std = exp(era_log_std(std_logits)), so every state keeps
+           Gaussian entropy >= D * (target_entropy_per_dim + delta); ``--delta auto`` learns delta >= 0.
+
+``--no-era`` runs plain SAC on the same code and networks: tanh-squashed Gaussian actor, auto-tuned temperature
+alpha with target entropy -D. ``--entropy-level batch`` (or ``sac_era_batch.py``) enforces the target on the batch mean.
+
+    python agents/sac_era.py --env-id HalfCheetah-v5
+    python agents/sac_era.py --env-id h1hand-walk-v0 --total-timesteps 3000000     # HumanoidBench protocol
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import tyro
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.utils import polyak_update
+from torch import nn, optim
+from tqdm import tqdm
+
+from era_policies import era_action_distribution
+from era_policies.envs import episode_returns, make_vector_env
+from era_policies.experiment import RunLogger, evaluate, save_checkpoint, seed_everything, select_device
+from era_policies.sb3 import ERASACPolicy, SACLayerNormPolicy
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """name of this experiment (part of the run name)"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """sets `torch.backends.cudnn.deterministic`"""
+    cuda: bool = True
+    """use CUDA when it is available"""
+    track: bool = False
+    """log to Weights & Biases (needs `pip install wandb`)"""
+    wandb_project_name: str = "era-policies"
+    """the W&B project"""
+    wandb_entity: str | None = None
+    """the W&B entity (team)"""
+    capture_video: bool = False
+    """record videos of the first training env into `videos/{run_name}`"""
+    save_model: bool = False
+    """save the SB3 policy to `{log_dir}/{run_name}/policy.pt` at every evaluation and at the end"""
+    log_dir: str = "runs"
+    """TensorBoard logs, CSV logs and checkpoints go to `{log_dir}/{run_name}`"""
+    run_name: str | None = None
+    """run directory name; default `{env_id}__{exp_name}__{seed}__{unix time}`"""
+    progress: bool = True
+    """show a progress bar"""
+
+    # Environment and budget
+    env_id: str = "HalfCheetah-v5"
+    """Gymnasium id, `dm_control/<domain>-<task>-v0`, or HumanoidBench id such as `h1hand-walk-v0`"""
+    total_timesteps: int = 1_000_000
+    """environment steps (summed over the parallel envs; with action repeat, agent steps)"""
+    num_envs: int = 1
+    """parallel environments"""
+    eval_every: int = 25_000
+    """deterministic evaluation every this many steps (0: only at the end)"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+    log_every: int = 1_000
+    """write losses and ERA curves every this many steps"""
+
+    # SAC
+    buffer_size: int = 1_000_000
+    """replay buffer capacity"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 0.005
+    """Polyak averaging coefficient of the target critics"""
+    batch_size: int = 256
+    """minibatch size"""
+    learning_starts: int = 5_000
+    """uniformly random actions before this step; updates start then"""
+    updates_per_step: float = 2.0
+    """gradient updates per environment step (the update-to-data ratio)"""
+    policy_lr: float = 3e-4
+    """Adam learning rate of the actor"""
+    q_lr: float = 3e-4
+    """AdamW learning rate of the critics (and of alpha for --no-era)"""
+    hidden_dim: int = 512
+    """width of the two hidden layers of actor and critics (ELU; critics with LayerNorm)"""
+
+    # ERA
+    era: bool = True
+    """ERA actor (use --no-era for plain SAC with a tanh-Gaussian actor and auto-tuned alpha)"""
+    target_entropy_per_dim: float = 0.25
+    """entropy floor per action dimension, in nats (the released SAC-ERA script's default)"""
+    log_std_min: float = -8.0
+    """lower clamp of the ERA log standard deviation"""
+    log_std_max: float = 0.0
+    """upper bound of the ERA log standard deviation"""
+    entropy_level: Literal["state", "batch"] = "state"
+    """enforce the floor for every state, or for the batch mean (batch-level ERA)"""
+    delta: float | Literal["auto"] = 0.0
+    """entropy compensation for the truncation, nats per dimension, or `auto` to learn it"""
+    delta_lr: float = 3e-4
+    """Adam learning rate of delta (with --delta auto)"""
+    batch_momentum: float = 0.01
+    """momentum of the running normaliser used to act with batch-level ERA"""
+
+
+def make_policy(args: Args, envs, device: torch.device) -> SACLayerNormPolicy:
+    """The SB3 policy holding actor, critics and target critics: ERA or its plain-SAC twin, same networks."""
+    common = dict(
+        observation_space=envs.single_observation_space,
+        action_space=envs.single_action_space,
+        lr_schedule=lambda _: args.policy_lr,  # the policy's own optimisers are unused: this script builds its own
+        net_arch=[args.hidden_dim, args.hidden_dim],
+        activation_fn=nn.ELU,
+        critic_layer_norm=True,
+    )
+    if not args.era:
+        return SACLayerNormPolicy(**common).to(device)
+    era_kwargs = dict(
+        target_entropy_per_dim=args.target_entropy_per_dim,
+        log_std_min=args.log_std_min,
+        log_std_max=args.log_std_max,
+        entropy_level=args.entropy_level,
+        delta=args.delta,
+        batch_momentum=args.batch_momentum,
+    )
+    return ERASACPolicy(**common, **era_kwargs).to(device)
+
+
+def main(args: Args) -> None:
+    run_name = args.run_name or f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    logger = RunLogger(args, args.log_dir, run_name, args.track, args.wandb_project_name, args.wandb_entity)
+    seed_everything(args.seed, args.torch_deterministic)
+    device = select_device(args.cuda)
+
+    # ---------------------------------------------------------------------------------------------- setup
+    envs = make_vector_env(args.env_id, args.num_envs, args.seed, args.capture_video, f"videos/{run_name}")
+    policy = make_policy(args, envs, device)
+    actor, qf, qf_target = policy.actor, policy.critic, policy.critic_target
+    action_dim = envs.single_action_space.shape[0]
+
+    era_delta = actor.era_std.era_delta if args.era else None
+    actor_params = [p for p in actor.parameters() if era_delta is None or p is not era_delta.delta]
+    actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr)
+    q_optimizer = optim.AdamW(qf.parameters(), lr=args.q_lr)
+    delta_optimizer = optim.Adam([era_delta.delta], lr=args.delta_lr) if era_delta and era_delta.learnable else None
+    if not args.era:  # SAC's temperature, tuned towards entropy -D
+        target_entropy = -float(action_dim)
+        log_alpha = torch.zeros(1, requires_grad=True, device=device)
+        alpha = log_alpha.exp().item()
+        alpha_optimizer = optim.Adam([log_alpha], lr=args.q_lr)
+
+    rb = ReplayBuffer(
+        args.buffer_size,
+        envs.single_observation_space,
+        envs.single_action_space,
+        device,
+        n_envs=args.num_envs,
+        handle_timeout_termination=False,  # truncations are stored as not-done: the target bootstraps through them
+    )
+    updates_per_iteration = max(1, round(args.updates_per_step * args.num_envs))
+    next_log, next_eval = args.log_every, args.eval_every or args.total_timesteps
+
+    # ------------------------------------------------------------------------------------------- training
+    rng = np.random.default_rng(args.seed)
+    obs, _ = envs.reset(seed=args.seed)
+    global_step = 0
+    progress = tqdm(total=args.total_timesteps, disable=not args.progress, desc=run_name, unit="step")
+    while global_step < args.total_timesteps:
+        # Act: actions live in [-1, 1]^D (what the buffer stores) and are rescaled to the env's Box bounds.
+        if global_step < args.learning_starts:
+            actions = rng.uniform(-1.0, 1.0, size=(args.num_envs, action_dim)).astype(np.float32)
+        else:
+            policy.set_training_mode(False)  # batch-level ERA acts with its running normaliser
+            with torch.no_grad():
+                mean, log_std, _ = actor.get_action_dist_params(torch.as_tensor(obs, device=device))
+                if args.era:
+                    actions = era_action_distribution(mean, log_std).sample()
+                else:
+                    actions = actor.action_dist.actions_from_params(mean, log_std)
+            actions = actions.cpu().numpy()
+        next_obs, rewards, terminations, _, infos = envs.step(policy.unscale_action(actions))
+        global_step += args.num_envs
+        progress.update(args.num_envs)
+
+        for episodic_return, episodic_length in episode_returns(infos):
+            logger.episode(global_step, episodic_return, episodic_length)
+
+        # Same-step autoreset: next_obs already starts the next episode where one ended; store the true final obs.
+        real_next_obs = next_obs.copy()
+        for idx in np.flatnonzero(infos.get("_final_obs", [])):
+            real_next_obs[idx] = infos["final_obs"][idx]
+        rb.add(obs, real_next_obs, actions, rewards, terminations, [{}] * args.num_envs)
+        obs = next_obs
+
+        if global_step <= args.learning_starts:
+            continue
+        policy.set_training_mode(True)
+        for _ in range(updates_per_iteration):
+            data = rb.sample(args.batch_size)
+
+            # Critic: clipped double-Q target from the current policy at s'.
+            with torch.no_grad():
+                next_mean, next_log_std, _ = actor.get_action_dist_params(data.next_observations)
+                if args.era:
+                    next_actions = era_action_distribution(next_mean, next_log_std).sample()
+                    min_qf_next = torch.min(*qf_target(data.next_observations, next_actions))
+                else:
+                    next_actions, next_log_pi = actor.action_dist.log_prob_from_params(next_mean, next_log_std)
+                    min_qf_next = torch.min(*qf_target(data.next_observations, next_actions))
+                    min_qf_next = min_qf_next - alpha * next_log_pi.reshape(-1, 1)
+                target_q = data.rewards + args.gamma * (1 - data.dones) * min_qf_next
+            qf1, qf2 = qf(data.observations, data.actions)
+            qf1_loss, qf2_loss = F.mse_loss(qf1, target_q), F.mse_loss(qf2, target_q)
+            qf_loss = qf1_loss + qf2_loss
+            q_optimizer.zero_grad()
+            qf_loss.backward()
+            q_optimizer.step()
+            polyak_update(qf.parameters(), qf_target.parameters(), args.tau)
+
+            # Actor, on the freshly updated critic.
+            mean, log_std, _ = actor.get_action_dist_params(data.observations)
+            if args.era:
+                dist = era_action_distribution(mean, log_std)
+                min_qf_pi = torch.min(*qf(data.observations, dist.rsample()))
+                actor_loss = -min_qf_pi.mean()
+                entropy = dist.entropy().sum(-1).detach()  # closed form, for delta and the logs
+            else:
+                actions_pi, log_pi = actor.action_dist.log_prob_from_params(mean, log_std)
+                min_qf_pi = torch.min(*qf(data.observations, actions_pi))
+                actor_loss = (alpha * log_pi.reshape(-1, 1) - min_qf_pi).mean()
+                entropy = -log_pi.detach()  # single-sample estimate
+            actor_optimizer.zero_grad()
+            actor_loss.backward()
+            actor_optimizer.step()
+
+            # ERA's delta: grows while the bounded policy's entropy is below the floor (reference notes §4).
+            if delta_optimizer is not None:
+                delta_loss = era_delta.loss(entropy)
+                delta_optimizer.zero_grad()
+                delta_loss.backward()
+                delta_optimizer.step()
+                era_delta.clamp_()
+            if not args.era:
+                alpha_loss = (-log_alpha.exp() * (-entropy + target_entropy)).mean()
+                alpha_optimizer.zero_grad()
+                alpha_loss.backward()
+                alpha_optimizer.step()
+                alpha = log_alpha.exp().item()
+
+        if global_step >= next_log or global_step >= args.total_timesteps:
+            next_log += args.log_every
+            stats = {
+                "losses/qf1_values": qf1.mean().item(),
+                "losses/qf2_values": qf2.mean().item(),
+                "losses/qf1_loss": qf1_loss.item(),
+                "losses/qf2_loss": qf2_loss.item(),
+                "losses/qf_loss": qf_loss.item() / 2.0,
+                "losses/actor_loss": actor_loss.item(),
+                "policy/entropy": entropy.mean().item(),
+                "policy/std": log_std.exp().mean().item(),
+                "charts/SPS": logger.steps_per_second(global_step),
+            }
+            if args.era:
+                stats["era/target_entropy"] = era_delta.target_entropy
+                stats["era/delta"] = era_delta.delta.item()
+            else:
+                stats["losses/alpha"] = alpha
+                stats["losses/alpha_loss"] = alpha_loss.item()
+            logger.scalars(stats, global_step)
+            progress.set_postfix(sps=int(stats["charts/SPS"]), entropy=f"{stats['policy/entropy']:.2f}")
+
+        if global_step >= next_eval or global_step >= args.total_timesteps:
+            next_eval += args.eval_every or args.total_timesteps
+            returns = evaluate(policy, args.env_id, args.eval_episodes, seed=args.seed + 10_000)
+            logger.evaluation(global_step, returns)
+            progress.write(f"step {global_step}: eval return {returns.mean():.1f} +- {returns.std():.1f}")
+            if args.save_model:
+                save_checkpoint(logger.run_dir, policy, args.env_id, global_step)
+
+    if global_step <= args.learning_starts:  # a budget inside the warm-up still ends with an evaluation
+        logger.evaluation(global_step, evaluate(policy, args.env_id, args.eval_episodes, seed=args.seed + 10_000))
+        if args.save_model:
+            save_checkpoint(logger.run_dir, policy, args.env_id, global_step)
+    progress.close()
+    envs.close()
+    logger.close()
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
