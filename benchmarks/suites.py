@@ -162,7 +162,7 @@ HUMANOIDBENCH_PAPER_TASKS = (
 # Suites
 # --------------------------------------------------------------------------------------------------------------------
 
-QUICK_TOTAL_TIMESTEPS = 150_000
+QUICK_TOTAL_TIMESTEPS = 60_000
 """Budget per run of the ``quick`` suite. 12 runs on 2 cores are 6 waves of 2: tune this to the measured speed of
 ``agents/ppo_era.py`` (training plus evaluation) so that the suite takes about 15 minutes."""
 

@@ -47,10 +47,24 @@ def _log1mexp(x: Tensor) -> Tensor:
 def _log_ndtr_diff(a: Tensor, b: Tensor) -> Tensor:
     """``log(Phi(b) - Phi(a))`` for ``a <= b``, elementwise.
 
-    * ``a < 0 < b``: ``Phi(b) - Phi(a) = (erf(b/sqrt2) + erf(-a/sqrt2)) / 2`` is a sum of two non-negative terms,
-      exact even when the interval is tiny around 0 (huge scales).
+    When every interval contains 0 (the location lies inside ``[low, high]``, always the case for ERA's policies),
+    ``Phi(b) - Phi(a) = (erf(b/sqrt2) + erf(-a/sqrt2)) / 2`` is a sum of two non-negative terms: exact even when the
+    interval is tiny around 0 (huge scales), and four operations. Otherwise :func:`_log_ndtr_diff_general` handles
+    intervals in either tail. On CUDA the general form is always used: choosing needs a host synchronisation.
+    """
+    if not a.is_cuda and not bool(((a > 0) | (b < 0)).any()):
+        return torch.log(0.5 * (torch.erf(b / _SQRT_2) - torch.erf(a / _SQRT_2)))
+    return _log_ndtr_diff_general(a, b)
+
+
+def _log_ndtr_diff_general(a: Tensor, b: Tensor) -> Tensor:
+    """``log(Phi(b) - Phi(a))`` for ``a <= b`` wherever the intervals lie.
+
+    * ``a < 0 < b``: the ``erf`` sum of :func:`_log_ndtr_diff`.
     * otherwise the interval sits in one tail; reflect it into the left tail, where ``log_ndtr`` is accurate, and
       subtract in log space.
+
+    Each branch only sees inputs on which it is finite, so ``torch.where`` cannot leak NaN gradients.
     """
     straddles = (a < 0) & (b > 0)
     one = torch.ones_like(a)
@@ -93,16 +107,22 @@ class TruncatedNormal(Distribution):
         high: Tensor | float = 1.0,
         validate_args: bool | None = None,
     ) -> None:
-        if isinstance(low, Number) and isinstance(high, Number) and not low < high:
+        scalar_bounds = isinstance(low, Number) and isinstance(high, Number)
+        if scalar_bounds and not low < high:
             raise ValueError(f"TruncatedNormal needs low < high, got low={low}, high={high}.")
         try:
-            self.loc, self.scale, self.low, self.high = broadcast_all(loc, scale, low, high)
+            if scalar_bounds and isinstance(loc, Tensor) and isinstance(scale, Tensor):
+                # The common case; float bounds stay floats, which saves tensor operations in every method.
+                self.loc, self.scale = torch.broadcast_tensors(loc, scale)
+                self.low, self.high = float(low), float(high)
+            else:
+                self.loc, self.scale, self.low, self.high = broadcast_all(loc, scale, low, high)
         except RuntimeError as err:
             shapes = [tuple(x.shape) if isinstance(x, Tensor) else () for x in (loc, scale, low, high)]
             raise ValueError(f"TruncatedNormal: loc, scale, low, high must broadcast; got shapes {shapes}.") from err
         batch_shape = self.loc.shape
         super().__init__(batch_shape, validate_args=validate_args)
-        if self._validate_args and not isinstance(low, Number) and bool((self.low >= self.high).any()):
+        if self._validate_args and not scalar_bounds and bool((self.low >= self.high).any()):
             raise ValueError("TruncatedNormal needs low < high everywhere.")
         self._alpha = (self.low - self.loc) / self.scale
         self._beta = (self.high - self.loc) / self.scale
@@ -112,7 +132,8 @@ class TruncatedNormal(Distribution):
         new = self._get_checked_instance(TruncatedNormal, _instance)
         batch_shape = torch.Size(batch_shape)
         for name in ("loc", "scale", "low", "high", "_alpha", "_beta", "_log_z"):
-            setattr(new, name, getattr(self, name).expand(batch_shape))
+            value = getattr(self, name)
+            setattr(new, name, value.expand(batch_shape) if isinstance(value, Tensor) else value)
         super(TruncatedNormal, new).__init__(batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
@@ -133,7 +154,8 @@ class TruncatedNormal(Distribution):
         evaluated in float64; the difference of densities uses ``expm1`` of the exponent gap, taken from the side
         with the larger density so nothing overflows.
         """
-        loc, scale, low, high = (t.double() for t in (self.loc, self.scale, self.low, self.high))
+        loc, scale = self.loc.double(), self.scale.double()
+        low, high = (torch.as_tensor(bound, dtype=torch.float64, device=loc.device) for bound in (self.low, self.high))
         alpha, beta = (low - loc) / scale, (high - loc) / scale
         log_z = _log_ndtr_diff(alpha, beta)
         r_a, r_b = torch.exp(_log_phi(alpha) - log_z), torch.exp(_log_phi(beta) - log_z)
@@ -150,11 +172,11 @@ class TruncatedNormal(Distribution):
     def mean(self) -> Tensor:
         _, _, _, diff = self._moments64()
         mean = self.loc.double() + self.scale.double() * diff
-        return torch.maximum(torch.minimum(mean, self.high.double()), self.low.double()).to(self.loc.dtype)
+        return torch.clamp(mean.to(self.loc.dtype), min=self.low, max=self.high)
 
     @property
     def mode(self) -> Tensor:
-        return torch.maximum(torch.minimum(self.loc, self.high), self.low)
+        return torch.clamp(self.loc, min=self.low, max=self.high)
 
     @property
     def variance(self) -> Tensor:
@@ -200,7 +222,7 @@ class TruncatedNormal(Distribution):
         p_left = torch.where(use_left, from_left, quarter).clamp(tiny, 0.5)
         p_right = torch.where(use_left, quarter, from_right).clamp(tiny, 0.5)
         xi = torch.where(use_left, torch.special.ndtri(p_left), -torch.special.ndtri(p_right))
-        return torch.maximum(torch.minimum(self.loc + self.scale * xi, self.high), self.low)
+        return torch.clamp(self.loc + self.scale * xi, min=self.low, max=self.high)
 
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
         shape = self._extended_shape(sample_shape)

@@ -190,3 +190,15 @@ def test_cuda_matches_cpu(dtype):
     assert torch.allclose(gpu.entropy().cpu(), cpu.entropy(), **tol)
     samples = gpu.rsample((1000,))
     assert samples.is_cuda and bool(((samples >= -1) & (samples <= 1)).all())
+
+
+def test_fast_and_general_normaliser_agree_where_both_apply():
+    from era_policies.distributions import _log_ndtr_diff, _log_ndtr_diff_general
+
+    loc = torch.linspace(-1.0, 1.0, 41, dtype=torch.float64)
+    scale = torch.logspace(-4, 2, 41, dtype=torch.float64)[:, None]
+    alpha, beta = (-1.0 - loc) / scale, (1.0 - loc) / scale
+    assert torch.allclose(_log_ndtr_diff(alpha, beta), _log_ndtr_diff_general(alpha, beta), rtol=1e-12, atol=1e-12)
+    outside = torch.tensor([2.5, -3.0], dtype=torch.float64)  # one-sided intervals take the general path
+    a, b = (-1.0 - outside) / 0.5, (1.0 - outside) / 0.5
+    assert torch.equal(_log_ndtr_diff(a, b), _log_ndtr_diff_general(a, b))
