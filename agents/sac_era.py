@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 import tyro
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.utils import polyak_update
 from torch import nn, optim
 from tqdm import tqdm
@@ -142,6 +143,98 @@ def make_policy(args: Args, envs, device: torch.device) -> SACLayerNormPolicy:
     return ERASACPolicy(**common, **era_kwargs).to(device)
 
 
+class SACUpdate:
+    """One gradient step, in the released SAC-ERA order: critic, Polyak averaging, actor on the updated critic, then
+    delta (ERA with ``--delta auto``) or the temperature alpha (``--no-era``).
+
+    :param args: the run's arguments.
+    :param policy: the SB3 policy holding actor, critics and target critics (see :func:`make_policy`).
+    """
+
+    def __init__(self, args: Args, policy: SACLayerNormPolicy) -> None:
+        self.args, self.policy = args, policy
+        self.actor, self.qf, self.qf_target = policy.actor, policy.critic, policy.critic_target
+        self.era_delta = self.actor.era_std.era_delta if args.era else None
+        actor_params = [p for p in self.actor.parameters() if self.era_delta is None or p is not self.era_delta.delta]
+        self.actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr)
+        self.q_optimizer = optim.AdamW(self.qf.parameters(), lr=args.q_lr)
+        self.delta_optimizer = None
+        if self.era_delta is not None and self.era_delta.learnable:
+            self.delta_optimizer = optim.Adam([self.era_delta.delta], lr=args.delta_lr)
+        if not args.era:  # SAC's temperature, tuned towards entropy -D
+            self.target_entropy = -float(policy.action_space.shape[0])
+            self.log_alpha = torch.zeros(1, requires_grad=True, device=policy.device)
+            self.alpha_optimizer = optim.Adam([self.log_alpha], lr=args.q_lr)
+
+    def critic_loss(self, data: ReplayBufferSamples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Clipped double-Q regression onto ``r + gamma * (1 - terminated) * min Q'(s', a')``, ``a' ~ pi(.|s')``."""
+        with torch.no_grad():
+            next_mean, next_log_std, _ = self.actor.get_action_dist_params(data.next_observations)
+            if self.args.era:  # no entropy term in the target
+                next_actions = era_action_distribution(next_mean, next_log_std).sample()
+                min_qf_next = torch.min(*self.qf_target(data.next_observations, next_actions))
+            else:
+                next_actions, next_log_pi = self.actor.action_dist.log_prob_from_params(next_mean, next_log_std)
+                min_qf_next = torch.min(*self.qf_target(data.next_observations, next_actions))
+                min_qf_next = min_qf_next - self.log_alpha.exp() * next_log_pi.reshape(-1, 1)
+            target_q = data.rewards + self.args.gamma * (1 - data.dones) * min_qf_next
+        qf1, qf2 = self.qf(data.observations, data.actions)
+        return F.mse_loss(qf1, target_q) + F.mse_loss(qf2, target_q), qf1, qf2
+
+    def actor_loss(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``-min Q(s, a~)`` (ERA) or ``alpha log pi(a~|s) - min Q(s, a~)`` (SAC), ``a~`` reparameterised.
+
+        :return: the loss, per-state entropies ``(B,)`` (detached) and the log stds ``(B, D)``.
+        """
+        mean, log_std, _ = self.actor.get_action_dist_params(observations)
+        if self.args.era:
+            dist = era_action_distribution(mean, log_std)  # truncated normal on [-1, 1], loc = tanh(mean)
+            min_qf_pi = torch.min(*self.qf(observations, dist.rsample()))
+            return -min_qf_pi.mean(), dist.entropy().sum(-1).detach(), log_std
+        actions_pi, log_pi = self.actor.action_dist.log_prob_from_params(mean, log_std)  # tanh-Gaussian
+        min_qf_pi = torch.min(*self.qf(observations, actions_pi))
+        actor_loss = (self.log_alpha.exp().detach() * log_pi.reshape(-1, 1) - min_qf_pi).mean()
+        return actor_loss, -log_pi.detach(), log_std  # -log pi: a single-sample entropy estimate
+
+    def __call__(self, data: ReplayBufferSamples) -> dict[str, torch.Tensor]:
+        """Apply one update; :return: detached tensors to log (no host synchronisation here)."""
+        qf_loss, qf1, qf2 = self.critic_loss(data)
+        self.q_optimizer.zero_grad()
+        qf_loss.backward()
+        self.q_optimizer.step()
+        polyak_update(self.qf.parameters(), self.qf_target.parameters(), self.args.tau)
+
+        actor_loss, entropy, log_std = self.actor_loss(data.observations)
+        self.actor_optimizer.zero_grad()
+        actor_loss.backward()
+        self.actor_optimizer.step()
+
+        stats = {
+            "losses/qf_loss": qf_loss.detach() / 2.0,
+            "losses/qf1_values": qf1.detach().mean(),
+            "losses/qf2_values": qf2.detach().mean(),
+            "losses/actor_loss": actor_loss.detach(),
+            "policy/entropy": entropy.mean(),
+            "policy/std": log_std.detach().exp().mean(),
+        }
+        if self.delta_optimizer is not None:  # ERA's delta grows while the bounded entropy is below the floor
+            delta_loss = self.era_delta.loss(entropy)
+            self.delta_optimizer.zero_grad()
+            delta_loss.backward()
+            self.delta_optimizer.step()
+            self.era_delta.clamp_()
+        if not self.args.era:
+            alpha_loss = (-self.log_alpha.exp() * (-entropy + self.target_entropy)).mean()
+            self.alpha_optimizer.zero_grad()
+            alpha_loss.backward()
+            self.alpha_optimizer.step()
+            stats["losses/alpha"] = self.log_alpha.detach().exp().squeeze()
+            stats["losses/alpha_loss"] = alpha_loss.detach()
+        if self.era_delta is not None:
+            stats["era/delta"] = self.era_delta.delta.detach()
+        return stats
+
+
 def main(args: Args) -> None:
     run_name = args.run_name or f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     logger = RunLogger(args, args.log_dir, run_name, args.track, args.wandb_project_name, args.wandb_entity)
@@ -151,19 +244,10 @@ def main(args: Args) -> None:
     # ---------------------------------------------------------------------------------------------- setup
     envs = make_vector_env(args.env_id, args.num_envs, args.seed, args.capture_video, f"videos/{run_name}")
     policy = make_policy(args, envs, device)
-    actor, qf, qf_target = policy.actor, policy.critic, policy.critic_target
+    actor = policy.actor
     action_dim = envs.single_action_space.shape[0]
 
-    era_delta = actor.era_std.era_delta if args.era else None
-    actor_params = [p for p in actor.parameters() if era_delta is None or p is not era_delta.delta]
-    actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr)
-    q_optimizer = optim.AdamW(qf.parameters(), lr=args.q_lr)
-    delta_optimizer = optim.Adam([era_delta.delta], lr=args.delta_lr) if era_delta and era_delta.learnable else None
-    if not args.era:  # SAC's temperature, tuned towards entropy -D
-        target_entropy = -float(action_dim)
-        log_alpha = torch.zeros(1, requires_grad=True, device=device)
-        alpha = log_alpha.exp().item()
-        alpha_optimizer = optim.Adam([log_alpha], lr=args.q_lr)
+    update = SACUpdate(args, policy)
 
     rb = ReplayBuffer(
         args.buffer_size,
@@ -212,78 +296,16 @@ def main(args: Args) -> None:
             continue
         policy.set_training_mode(True)
         for _ in range(updates_per_iteration):
-            data = rb.sample(args.batch_size)
-
-            # Critic: clipped double-Q target from the current policy at s'.
-            with torch.no_grad():
-                next_mean, next_log_std, _ = actor.get_action_dist_params(data.next_observations)
-                if args.era:
-                    next_actions = era_action_distribution(next_mean, next_log_std).sample()
-                    min_qf_next = torch.min(*qf_target(data.next_observations, next_actions))
-                else:
-                    next_actions, next_log_pi = actor.action_dist.log_prob_from_params(next_mean, next_log_std)
-                    min_qf_next = torch.min(*qf_target(data.next_observations, next_actions))
-                    min_qf_next = min_qf_next - alpha * next_log_pi.reshape(-1, 1)
-                target_q = data.rewards + args.gamma * (1 - data.dones) * min_qf_next
-            qf1, qf2 = qf(data.observations, data.actions)
-            qf1_loss, qf2_loss = F.mse_loss(qf1, target_q), F.mse_loss(qf2, target_q)
-            qf_loss = qf1_loss + qf2_loss
-            q_optimizer.zero_grad()
-            qf_loss.backward()
-            q_optimizer.step()
-            polyak_update(qf.parameters(), qf_target.parameters(), args.tau)
-
-            # Actor, on the freshly updated critic.
-            mean, log_std, _ = actor.get_action_dist_params(data.observations)
-            if args.era:
-                dist = era_action_distribution(mean, log_std)
-                min_qf_pi = torch.min(*qf(data.observations, dist.rsample()))
-                actor_loss = -min_qf_pi.mean()
-                entropy = dist.entropy().sum(-1).detach()  # closed form, for delta and the logs
-            else:
-                actions_pi, log_pi = actor.action_dist.log_prob_from_params(mean, log_std)
-                min_qf_pi = torch.min(*qf(data.observations, actions_pi))
-                actor_loss = (alpha * log_pi.reshape(-1, 1) - min_qf_pi).mean()
-                entropy = -log_pi.detach()  # single-sample estimate
-            actor_optimizer.zero_grad()
-            actor_loss.backward()
-            actor_optimizer.step()
-
-            # ERA's delta: grows while the bounded policy's entropy is below the floor (reference notes §4).
-            if delta_optimizer is not None:
-                delta_loss = era_delta.loss(entropy)
-                delta_optimizer.zero_grad()
-                delta_loss.backward()
-                delta_optimizer.step()
-                era_delta.clamp_()
-            if not args.era:
-                alpha_loss = (-log_alpha.exp() * (-entropy + target_entropy)).mean()
-                alpha_optimizer.zero_grad()
-                alpha_loss.backward()
-                alpha_optimizer.step()
-                alpha = log_alpha.exp().item()
+            stats = update(rb.sample(args.batch_size))
 
         if global_step >= next_log or global_step >= args.total_timesteps:
             next_log += args.log_every
-            stats = {
-                "losses/qf1_values": qf1.mean().item(),
-                "losses/qf2_values": qf2.mean().item(),
-                "losses/qf1_loss": qf1_loss.item(),
-                "losses/qf2_loss": qf2_loss.item(),
-                "losses/qf_loss": qf_loss.item() / 2.0,
-                "losses/actor_loss": actor_loss.item(),
-                "policy/entropy": entropy.mean().item(),
-                "policy/std": log_std.exp().mean().item(),
-                "charts/SPS": logger.steps_per_second(global_step),
-            }
+            scalars = {tag: value.item() for tag, value in stats.items()}
+            scalars["charts/SPS"] = logger.steps_per_second(global_step)
             if args.era:
-                stats["era/target_entropy"] = era_delta.target_entropy
-                stats["era/delta"] = era_delta.delta.item()
-            else:
-                stats["losses/alpha"] = alpha
-                stats["losses/alpha_loss"] = alpha_loss.item()
-            logger.scalars(stats, global_step)
-            progress.set_postfix(sps=int(stats["charts/SPS"]), entropy=f"{stats['policy/entropy']:.2f}")
+                scalars["era/target_entropy"] = update.era_delta.target_entropy
+            logger.scalars(scalars, global_step)
+            progress.set_postfix(sps=int(scalars["charts/SPS"]), entropy=f"{scalars['policy/entropy']:.2f}")
 
         if global_step >= next_eval or global_step >= args.total_timesteps:
             next_eval += args.eval_every or args.total_timesteps

@@ -15,10 +15,8 @@ Results go to ``<results-dir>``: ``runs.csv`` (one row per completed run), ``sum
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -38,9 +36,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks import aggregate
+from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
 from benchmarks.suites import SUITES, Job, Suite
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DONE_FILE = "DONE"
 JOB_FILE = "job.json"
 LOG_FILE = "stdout.log"
@@ -165,7 +163,7 @@ class JobPool:
         if problem is None:
             marker = {
                 "wall_time_s": round(wall_time_s, 1),
-                "finished_at": _now().isoformat(timespec="seconds"),
+                "finished_at": utc_now().isoformat(timespec="seconds"),
                 "hardware": self.hardware,
             }
             (job.run_dir / DONE_FILE).write_text(json.dumps(marker, indent=2))
@@ -249,45 +247,6 @@ def _describe(result: JobResult) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def git_commit() -> str:
-    """Short commit of the repository, flagged when the working tree has uncommitted changes."""
-    try:
-        commit = _git("rev-parse", "--short", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"{commit} (with uncommitted changes)" if dirty else commit
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def hardware_description() -> str:
-    """CPU model and core count, and the CUDA device when torch sees one."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass  # not Linux: keep platform's description
-    gpu = "no GPU"
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            gpu = f"GPU: {torch.cuda.get_device_name(0)}"
-    except ImportError:
-        gpu = "GPU unknown (torch not installed)"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}"
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # Aggregation into the results directory
 # --------------------------------------------------------------------------------------------------------------------
@@ -359,7 +318,7 @@ def summary_markdown(
         "",
         f"- **Command:** `{command}`",
         f"- **Git commit:** `{git_commit()}`",
-        f"- **Date:** {_now():%Y-%m-%d %H:%M} UTC"
+        f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC"
         + (f" (runs finished {finished[0]} to {finished[-1]})" if finished else ""),
         f"- **Hardware:** {'; '.join(hardware)}",
         f"- **Wall time:** {this_run}; {summed_minutes:.1f} min summed over the completed runs",

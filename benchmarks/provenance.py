@@ -1,0 +1,52 @@
+"""Provenance written beside every benchmark result: git commit, hardware, date."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+__all__ = ["REPO_ROOT", "git_commit", "hardware_description", "utc_now"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def git_commit() -> str:
+    """Short commit of the repository, flagged when the working tree has uncommitted changes."""
+    try:
+        commit = _git("rev-parse", "--short", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} (with uncommitted changes)" if dirty else commit
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def hardware_description() -> str:
+    """CPU model and core count, and the CUDA device when torch sees one."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: keep platform's description
+    gpu = "no GPU"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f"GPU: {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        gpu = "GPU unknown (torch not installed)"
+    return f"{cpu}, {os.cpu_count()} cores, {gpu}"
