@@ -50,9 +50,11 @@ def _log_ndtr_diff(a: Tensor, b: Tensor) -> Tensor:
     When every interval contains 0 (the location lies inside ``[low, high]``, always the case for ERA's policies),
     ``Phi(b) - Phi(a) = (erf(b/sqrt2) + erf(-a/sqrt2)) / 2`` is a sum of two non-negative terms: exact even when the
     interval is tiny around 0 (huge scales), and four operations. Otherwise :func:`_log_ndtr_diff_general` handles
-    intervals in either tail. On CUDA the general form is always used: choosing needs a host synchronisation.
+    intervals in either tail. On CUDA, and under ``torch.compile``, the general form is always used: choosing needs a
+    host synchronisation (and would break the compiled graph).
     """
-    if not a.is_cuda and not bool(((a > 0) | (b < 0)).any()):
+    fast_path_allowed = not a.is_cuda and not torch.compiler.is_compiling()
+    if fast_path_allowed and not bool(((a > 0) | (b < 0)).any()):
         return torch.log(0.5 * (torch.erf(b / _SQRT_2) - torch.erf(a / _SQRT_2)))
     return _log_ndtr_diff_general(a, b)
 
