@@ -20,7 +20,6 @@ alpha with target entropy -D. ``--entropy-level batch`` (or ``sac_era_batch.py``
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,48 +35,21 @@ from tqdm import tqdm
 
 from era_policies import era_action_distribution
 from era_policies.envs import episode_returns, make_vector_env
-from era_policies.experiment import RunLogger, evaluate, save_checkpoint, seed_everything, select_device
+from era_policies.experiment import (
+    ExperimentArgs,
+    RunLogger,
+    evaluate,
+    save_checkpoint,
+    seed_everything,
+    select_device,
+)
 from era_policies.sb3 import ERASACPolicy, SACLayerNormPolicy
 
 
 @dataclass
-class Args:
+class Args(ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """name of this experiment (part of the run name)"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """sets `torch.backends.cudnn.deterministic`"""
-    cuda: bool = True
-    """use CUDA when it is available"""
-    track: bool = False
-    """log to Weights & Biases (needs `pip install wandb`)"""
-    wandb_project_name: str = "era-policies"
-    """the W&B project"""
-    wandb_entity: str | None = None
-    """the W&B entity (team)"""
-    capture_video: bool = False
-    """record videos of the first training env into `videos/{run_name}`"""
-    save_model: bool = False
-    """save the SB3 policy to `{log_dir}/{run_name}/policy.pt` at every evaluation and at the end"""
-    log_dir: str = "runs"
-    """TensorBoard logs, CSV logs and checkpoints go to `{log_dir}/{run_name}`"""
-    run_name: str | None = None
-    """run directory name; default `{env_id}__{exp_name}__{seed}__{unix time}`"""
-    progress: bool = True
-    """show a progress bar"""
-
-    # Environment and budget
-    env_id: str = "HalfCheetah-v5"
-    """Gymnasium id, `dm_control/<domain>-<task>-v0`, or HumanoidBench id such as `h1hand-walk-v0`"""
-    total_timesteps: int = 1_000_000
-    """environment steps (summed over the parallel envs; with action repeat, agent steps)"""
-    num_envs: int = 1
-    """parallel environments"""
-    eval_every: int = 25_000
-    """deterministic evaluation every this many steps (0: only at the end)"""
-    eval_episodes: int = 10
-    """episodes per evaluation"""
     log_every: int = 1_000
     """write losses and ERA curves every this many steps"""
 
@@ -236,7 +208,7 @@ class SACUpdate:
 
 
 def main(args: Args) -> None:
-    run_name = args.run_name or f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_name = args.resolved_run_name()
     logger = RunLogger(args, args.log_dir, run_name, args.track, args.wandb_project_name, args.wandb_entity)
     seed_everything(args.seed, args.torch_deterministic)
     device = select_device(args.cuda)

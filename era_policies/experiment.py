@@ -28,6 +28,7 @@ from torch.utils.tensorboard import SummaryWriter
 from era_policies.envs import episode_returns, make_env
 
 __all__ = [
+    "ExperimentArgs",
     "ObservationNormalizer",
     "RunLogger",
     "evaluate",
@@ -40,6 +41,51 @@ __all__ = [
 CHECKPOINT_POLICY = "policy.pt"
 CHECKPOINT_META = "checkpoint.json"
 CHECKPOINT_OBS_NORM = "obs_normalizer.npz"
+
+
+@dataclasses.dataclass
+class ExperimentArgs:
+    """Options every agent shares: bookkeeping, device, environment, budget and evaluation (tyro reads the
+    docstrings below each field as help)."""
+
+    exp_name: str = "experiment"
+    """name of this experiment (part of the run name)"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """sets `torch.backends.cudnn.deterministic`"""
+    cuda: bool = True
+    """use CUDA when it is available"""
+    track: bool = False
+    """log to Weights & Biases (needs `pip install wandb`)"""
+    wandb_project_name: str = "era-policies"
+    """the W&B project"""
+    wandb_entity: str | None = None
+    """the W&B entity (team)"""
+    capture_video: bool = False
+    """record videos of the first training env into `videos/{run_name}`"""
+    save_model: bool = False
+    """save the SB3 policy (and any observation statistics) to `{log_dir}/{run_name}/` at every evaluation"""
+    log_dir: str = "runs"
+    """TensorBoard logs, CSV logs and checkpoints go to `{log_dir}/{run_name}`"""
+    run_name: str | None = None
+    """run directory name; default `{env_id}__{exp_name}__{seed}__{unix time}`"""
+    progress: bool = True
+    """show a progress bar"""
+
+    env_id: str = "HalfCheetah-v5"
+    """Gymnasium id, `dm_control/<domain>-<task>-v0`, or HumanoidBench id such as `h1hand-walk-v0`"""
+    total_timesteps: int = 1_000_000
+    """environment steps, summed over the parallel envs (with action repeat: agent steps)"""
+    num_envs: int = 1
+    """parallel environments"""
+    eval_every: int = 25_000
+    """deterministic evaluation every this many steps (0: only at the end)"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+
+    def resolved_run_name(self) -> str:
+        return self.run_name or f"{self.env_id}__{self.exp_name}__{self.seed}__{int(time.time())}"
 
 
 def seed_everything(seed: int, torch_deterministic: bool = True) -> None:
