@@ -198,7 +198,7 @@ def main(args: Args) -> None:
         for mode in args.modes
         for shape in args.shapes
     ]
-    command = "python -m benchmarks.overhead " + shlex.join(sys.argv[1:])
+    command = " ".join(["python -m benchmarks.overhead", *map(shlex.quote, sys.argv[1:])])
     write_results(rows, args, command)
 
 

@@ -192,7 +192,7 @@ def main(args: Args) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     runs = measure(args)
-    command = "python -m benchmarks.throughput " + shlex.join(sys.argv[1:])
+    command = " ".join(["python -m benchmarks.throughput", *map(shlex.quote, sys.argv[1:])])
     print(write_results(runs, summarize(runs), args, command))
 
 
