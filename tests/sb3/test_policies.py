@@ -273,3 +273,21 @@ def test_auto_delta_lifts_the_logged_entropy_to_the_target(tmp_path, pendulum):
     assert (settled["era/delta"] > 0).all()
     # Once delta has settled, the realised entropy sits at the target (Adam's step size sets the ripple).
     assert (settled["era/entropy"] >= target - 0.02).all(), settled[["era/entropy", "era/delta"]]
+
+
+def test_tanh_normal_alternative_uses_sb3_squashed_gaussian_with_the_era_std(tmp_path, pendulum):
+    from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
+
+    model = _make(SAC, ERASACPolicy, pendulum, action_distribution="tanh_normal", delta="auto", delta_lr=1e-2)
+    assert isinstance(model.policy.actor.action_dist, SquashedDiagGaussianDistribution)
+    log = _train_with_csv_logger(model, tmp_path, 300).dropna(subset=["era/entropy"])
+    expected_std = math.exp(
+        -0.5 + float(model.policy.actor.era_std.era_delta.delta.detach()) - 0.5 * math.log(2 * math.pi * math.e)
+    )
+    assert np.isfinite(log["era/entropy"]).all() and (log["era/delta"] >= 0).all()
+    obs = np.zeros((5, 3), dtype=np.float32)
+    with torch.no_grad():
+        log_std = model.policy.actor.get_action_dist_params(torch.as_tensor(obs))[1]
+    np.testing.assert_allclose(log_std.exp().numpy(), expected_std, rtol=1e-5)  # D = 1: the ERA std is a constant
+    actions, _ = model.predict(obs, deterministic=True)
+    assert np.all(np.abs(actions) <= 2.0)
