@@ -14,7 +14,6 @@ Writes into ``<log-dir>/<run-name>/``: ``episodes.csv`` (every finished training
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import time
@@ -36,6 +35,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 from torch import nn
 
 from era_policies.envs import make_env
+from era_policies.experiment import EPISODES_HEADER, EVALUATIONS_HEADER, CSVLog
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 EVAL_SEED_OFFSET = 10_000
@@ -108,21 +108,6 @@ class Args:
     """ERA: entropy floor per action dimension; None keeps the ERA policy's default"""
 
 
-class CSVLog:
-    """A CSV file written row by row with line buffering, so that an interrupted run keeps every row so far."""
-
-    def __init__(self, path: Path, header: Sequence[str]) -> None:
-        self._file = open(path, "w", newline="", buffering=1)
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(header)
-
-    def write(self, row: Sequence[object]) -> None:
-        self._writer.writerow(row)
-
-    def close(self) -> None:
-        self._file.close()
-
-
 class EpisodeLogger(BaseCallback):
     """Appends every finished training episode (from the Monitor wrapper's ``info["episode"]``) to a CSV file."""
 
@@ -131,7 +116,7 @@ class EpisodeLogger(BaseCallback):
         self.path = path
 
     def _on_training_start(self) -> None:
-        self._log = CSVLog(self.path, ["global_step", "episodic_return", "episodic_length"])
+        self._log = CSVLog(self.path, EPISODES_HEADER)
 
     def _on_step(self) -> bool:
         for info in self.locals["infos"]:
@@ -157,7 +142,7 @@ class PeriodicEvaluation(BaseCallback):
         self._last_eval_step = -1
 
     def _on_training_start(self) -> None:
-        self._log = CSVLog(self.path, ["global_step", "mean_return", "std_return", "num_episodes"])
+        self._log = CSVLog(self.path, EVALUATIONS_HEADER)
 
     def _on_step(self) -> bool:
         # With several environments num_timesteps advances in strides, so compare against the next due step.

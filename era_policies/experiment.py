@@ -17,6 +17,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ from torch.utils.tensorboard import SummaryWriter
 from era_policies.envs import episode_returns, make_env
 
 __all__ = [
+    "EPISODES_HEADER",
+    "EVALUATIONS_HEADER",
+    "CSVLog",
     "ExperimentArgs",
     "ObservationNormalizer",
     "RunLogger",
@@ -101,6 +105,27 @@ def select_device(cuda: bool) -> torch.device:
     return torch.device("cuda" if cuda and torch.cuda.is_available() else "cpu")
 
 
+EPISODES_HEADER = ("global_step", "episodic_return", "episodic_length")
+"""Columns of ``episodes.csv``: one row per finished training episode."""
+EVALUATIONS_HEADER = ("global_step", "mean_return", "std_return", "num_episodes")
+"""Columns of ``evaluations.csv``: one row per deterministic evaluation."""
+
+
+class CSVLog:
+    """A CSV file written row by row with line buffering, so that an interrupted run keeps every row so far."""
+
+    def __init__(self, path: str | Path, header: Sequence[str]) -> None:
+        self._file = open(path, "w", newline="", buffering=1)  # closed in close()
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(header)
+
+    def write(self, row: Sequence[object]) -> None:
+        self._writer.writerow(row)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class RunLogger:
     """Everything a run writes, under ``{log_dir}/{run_name}/``.
 
@@ -141,17 +166,9 @@ class RunLogger:
         rows = "\n".join(f"|{key}|{value}|" for key, value in config.items())
         self.writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{rows}")
         (self.run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
-        self._episodes = self._open_csv("episodes.csv", ["global_step", "episodic_return", "episodic_length"])
-        self._evaluations = self._open_csv(
-            "evaluations.csv", ["global_step", "mean_return", "std_return", "num_episodes"]
-        )
+        self._episodes = CSVLog(self.run_dir / "episodes.csv", EPISODES_HEADER)
+        self._evaluations = CSVLog(self.run_dir / "evaluations.csv", EVALUATIONS_HEADER)
         self.start_time = time.time()
-
-    def _open_csv(self, name: str, header: list[str]) -> tuple[Any, Any]:
-        handle = open(self.run_dir / name, "w", newline="")  # closed in close()
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        return handle, writer
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         """Write ``{tag: value}`` to TensorBoard at ``step``."""
@@ -161,24 +178,20 @@ class RunLogger:
     def episode(self, step: int, episodic_return: float, episodic_length: int) -> None:
         """A finished training episode: ``charts/episodic_return``/``_length`` and a row of ``episodes.csv``."""
         self.scalars({"charts/episodic_return": episodic_return, "charts/episodic_length": episodic_length}, step)
-        handle, writer = self._episodes
-        writer.writerow([step, episodic_return, episodic_length])
-        handle.flush()
+        self._episodes.write([step, episodic_return, episodic_length])
 
     def evaluation(self, step: int, returns: np.ndarray) -> None:
         """Deterministic evaluation returns: ``eval/*`` scalars and a row of ``evaluations.csv``."""
         mean, std = float(np.mean(returns)), float(np.std(returns))
         self.scalars({"eval/mean_return": mean, "eval/std_return": std}, step)
-        handle, writer = self._evaluations
-        writer.writerow([step, mean, std, len(returns)])
-        handle.flush()
+        self._evaluations.write([step, mean, std, len(returns)])
 
     def steps_per_second(self, step: int) -> float:
         return step / max(time.time() - self.start_time, 1e-9)
 
     def close(self) -> None:
-        for handle, _ in (self._episodes, self._evaluations):
-            handle.close()
+        self._episodes.close()
+        self._evaluations.close()
         self.writer.close()
 
 

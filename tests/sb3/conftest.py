@@ -40,4 +40,6 @@ class BoxActionEnv(gym.Env):
 
 @pytest.fixture
 def pendulum() -> gym.Env:
-    return gym.make("Pendulum-v1")
+    from stable_baselines3.common.monitor import Monitor
+
+    return Monitor(gym.make("Pendulum-v1"))  # evaluate_policy reads episode returns from the Monitor
