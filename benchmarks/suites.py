@@ -146,9 +146,16 @@ SB3_SAC = Algorithm(
     cuda=True,
 )
 
+# Stock SB3 PPO (MlpPolicy: 2x64 tanh, state-independent log-std) with VecNormalize for observations and rewards, as
+# our PPO agents normalise both; SB3's defaults otherwise (2048-step rollouts, 10 epochs, minibatch 64, GAE 0.95).
+SB3_PPO = Algorithm(
+    "SB3-PPO",
+    (PYTHON_PLACEHOLDER, "benchmarks/sb3_agent.py", *("--algo", "ppo", "--policy", "stock", "--normalize")),
+)
+
 MUJOCO_PAPER_TASKS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 # The paper's six HumanoidBench tasks are not named in our notes; these are the flat-locomotion and obstacle tasks of
-# the h1hand robot that build on current MuJoCo (see /work/shared/reference/humanoid-bench.md).
+# the h1hand robot that build on current MuJoCo (see era_policies/humanoid_bench.py).
 HUMANOIDBENCH_PAPER_TASKS = (
     "h1hand-walk-v0",
     "h1hand-run-v0",
@@ -171,18 +178,21 @@ GPU_SAC_TOTAL_TIMESTEPS = 150_000
 
 GPU_PPO_TOTAL_TIMESTEPS = 500_000
 """Budget per PPO run of the ``gpu`` suite (CPU jobs): PPO-ERA ran at about 500 steps/s per core here, so a run
-takes about 17 minutes; 42 jobs on 16 cores are three such waves."""
+takes about 17 minutes; the suite's 54 jobs on 16 cores are about four such waves."""
 
 PAPER_TOTAL_TIMESTEPS = 3_000_000
 """The paper's budget for both HumanoidBench (SAC) and MuJoCo Gym (PPO)."""
 
 QUICK = Suite(
     name="quick",
-    description="PPO vs PPO-ERA on two MuJoCo tasks, 3 seeds; 11 minutes on 2 CPU cores (`--jobs 2`, measured).",
+    description=(
+        "PPO vs PPO-ERA, with stock SB3 PPO as a peer, on two MuJoCo tasks, 3 seeds; about 16 minutes on 2 CPU cores "
+        "(`--jobs 2`)."
+    ),
     groups=(
         Group(
             name="ppo-mujoco",
-            algorithms=(PPO, PPO_ERA),
+            algorithms=(PPO, PPO_ERA, SB3_PPO),
             # Both show clear PPO progress within a few hundred thousand steps; Hopper's early episodes are short.
             tasks=("HalfCheetah-v5", "Hopper-v5"),
             seeds=(0, 1, 2),
@@ -197,8 +207,8 @@ GPU = Suite(
     name="gpu",
     description=(
         "SAC vs SAC-ERA (stock SB3 SAC as a peer, all on the GPU) on a MuJoCo and a DeepMind Control task, and PPO vs "
-        "PPO-ERA (CPU) on the paper's four MuJoCo tasks, 3 seeds; meant to take under an hour on 16 cores and 1 GPU "
-        "(`--jobs 16`); the budgets are estimates from CPU timings, not yet timed on such a machine."
+        "PPO-ERA and SB3 PPO (CPU) on the paper's four MuJoCo tasks, 3 seeds; meant to take under an hour on 16 cores "
+        "and 1 GPU (`--jobs 16`); the budgets are estimates from CPU timings, not yet timed on such a machine."
     ),
     groups=(
         Group(
@@ -212,7 +222,7 @@ GPU = Suite(
         ),
         Group(
             name="ppo-mujoco",
-            algorithms=(PPO, PPO_ERA),
+            algorithms=(PPO, PPO_ERA, SB3_PPO),
             tasks=MUJOCO_PAPER_TASKS,
             seeds=(0, 1, 2),
             total_timesteps=GPU_PPO_TOTAL_TIMESTEPS,

@@ -147,7 +147,7 @@ def test_done_marker_without_the_final_evaluation_is_not_complete(tmp_path):
 def test_dry_run_lists_the_quick_suite_without_running(tmp_path):
     code, output = _run(tmp_path, SUITES["quick"], dry_run=True)
     assert code == 0
-    assert "12 of 12 jobs would run." in output
+    assert "18 of 18 jobs would run." in output  # 3 algorithms x 2 tasks x 3 seeds
     commands = [line.strip() for line in output.splitlines() if "agents/ppo_era.py" in line]
     assert len(commands) == 12
     assert sum("--no-era" in command for command in commands) == 6
@@ -175,7 +175,7 @@ def test_suites_are_the_documented_ones():
     assert [len(group.tasks) for group in paper.groups] == [6, 4]
     assert len(paper.jobs(Path("runs"))) == (6 + 4) * 2 * 5
     quick = SUITES["quick"].groups[0]
-    assert [a.label for a in quick.algorithms] == ["PPO", "PPO-ERA"] and len(quick.tasks) == 2
+    assert [a.label for a in quick.algorithms] == ["PPO", "PPO-ERA", "SB3-PPO"] and len(quick.tasks) == 2
 
 
 def test_cli_parses_into_args():
