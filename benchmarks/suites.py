@@ -186,7 +186,7 @@ PAPER_TOTAL_TIMESTEPS = 3_000_000
 QUICK = Suite(
     name="quick",
     description=(
-        "PPO vs PPO-ERA, with stock SB3 PPO as a peer, on two MuJoCo tasks, 3 seeds; about 16 minutes on 2 CPU cores "
+        "PPO vs PPO-ERA, with stock SB3 PPO as a peer, on two MuJoCo tasks, 3 seeds; about 12 minutes on 2 CPU cores "
         "(`--jobs 2`)."
     ),
     groups=(
