@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -32,6 +31,7 @@ from tqdm import tqdm
 
 from era_policies.envs import episode_returns, make_vector_env
 from era_policies.experiment import (
+    ERAArgs,
     ExperimentArgs,
     ObservationNormalizer,
     RunLogger,
@@ -44,7 +44,7 @@ from era_policies.sb3 import ERAActorCriticPolicy
 
 
 @dataclass
-class Args(ExperimentArgs):
+class Args(ERAArgs, ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """name of this experiment (part of the run name)"""
     eval_every: int = 100_000
@@ -86,21 +86,9 @@ class Args(ExperimentArgs):
     hidden_dim: int = 64
     """width of the two tanh hidden layers of the policy and value networks"""
 
-    # ERA
-    era: bool = True
-    """ERA policy (use --no-era for plain PPO with a state-independent log-std)"""
+    # ERA (the other options: era_policies.experiment.ERAArgs)
     target_entropy_per_dim: float = -0.3
     """entropy floor per action dimension, in nats (reference notes §7)"""
-    log_std_min: float = -8.0
-    """lower clamp of the ERA log standard deviation"""
-    log_std_max: float = 0.0
-    """upper bound of the ERA log standard deviation"""
-    entropy_level: Literal["state", "batch"] = "state"
-    """enforce the floor for every state, or for the batch mean"""
-    delta: float | Literal["auto"] = 0.0
-    """entropy compensation for the truncation, nats per dimension, or `auto` to learn it"""
-    delta_lr: float = 3e-4
-    """Adam learning rate of delta (with --delta auto)"""
 
 
 def make_policy(args: Args, envs, device: torch.device) -> ActorCriticPolicy:
@@ -114,14 +102,7 @@ def make_policy(args: Args, envs, device: torch.device) -> ActorCriticPolicy:
     )
     if not args.era:
         return ActorCriticPolicy(**common, log_std_init=0.0).to(device)
-    era_kwargs = dict(
-        target_entropy_per_dim=args.target_entropy_per_dim,
-        log_std_min=args.log_std_min,
-        log_std_max=args.log_std_max,
-        entropy_level=args.entropy_level,
-        delta=args.delta,
-    )
-    return ERAActorCriticPolicy(**common, **era_kwargs).to(device)
+    return ERAActorCriticPolicy(**common, **args.era_policy_kwargs()).to(device)
 
 
 def main(args: Args) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ from tqdm import tqdm
 from era_policies import era_action_distribution
 from era_policies.envs import episode_returns, make_vector_env
 from era_policies.experiment import (
+    ERAArgs,
     ExperimentArgs,
     RunLogger,
     evaluate,
@@ -47,7 +47,7 @@ from era_policies.sb3 import ERASACPolicy, SACLayerNormPolicy
 
 
 @dataclass
-class Args(ExperimentArgs):
+class Args(ERAArgs, ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """name of this experiment (part of the run name)"""
     log_every: int = 1_000
@@ -73,23 +73,9 @@ class Args(ExperimentArgs):
     hidden_dim: int = 512
     """width of the two hidden layers of actor and critics (ELU; critics with LayerNorm)"""
 
-    # ERA
-    era: bool = True
-    """ERA actor (use --no-era for plain SAC with a tanh-Gaussian actor and auto-tuned alpha)"""
+    # ERA (the other options: era_policies.experiment.ERAArgs)
     target_entropy_per_dim: float = 0.25
     """entropy floor per action dimension, in nats (the released SAC-ERA script's default)"""
-    log_std_min: float = -8.0
-    """lower clamp of the ERA log standard deviation"""
-    log_std_max: float = 0.0
-    """upper bound of the ERA log standard deviation"""
-    entropy_level: Literal["state", "batch"] = "state"
-    """enforce the floor for every state, or for the batch mean (batch-level ERA)"""
-    delta: float | Literal["auto"] = 0.0
-    """entropy compensation for the truncation, nats per dimension, or `auto` to learn it"""
-    delta_lr: float = 3e-4
-    """Adam learning rate of delta (with --delta auto)"""
-    batch_momentum: float = 0.01
-    """momentum of the running normaliser used to act with batch-level ERA"""
 
 
 def make_policy(args: Args, envs, device: torch.device) -> SACLayerNormPolicy:
@@ -104,15 +90,7 @@ def make_policy(args: Args, envs, device: torch.device) -> SACLayerNormPolicy:
     )
     if not args.era:
         return SACLayerNormPolicy(**common).to(device)
-    era_kwargs = dict(
-        target_entropy_per_dim=args.target_entropy_per_dim,
-        log_std_min=args.log_std_min,
-        log_std_max=args.log_std_max,
-        entropy_level=args.entropy_level,
-        delta=args.delta,
-        batch_momentum=args.batch_momentum,
-    )
-    return ERASACPolicy(**common, **era_kwargs).to(device)
+    return ERASACPolicy(**common, **args.era_policy_kwargs()).to(device)
 
 
 class SACUpdate:

@@ -34,8 +34,6 @@ class Args(SACERAArgs):
     """name of this experiment (part of the run name)"""
     entropy_level: Literal["state", "batch"] = "batch"
     """batch-level ERA (the point of this script); `state` gives back sac_era.py"""
-    batch_momentum: float = 0.01
-    """momentum of the running normaliser used when acting"""
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ __all__ = [
     "EPISODES_HEADER",
     "EVALUATIONS_HEADER",
     "CSVLog",
+    "ERAArgs",
     "ExperimentArgs",
     "ObservationNormalizer",
     "RunLogger",
@@ -90,6 +91,34 @@ class ExperimentArgs:
 
     def resolved_run_name(self) -> str:
         return self.run_name or f"{self.env_id}__{self.exp_name}__{self.seed}__{int(time.time())}"
+
+
+@dataclasses.dataclass
+class ERAArgs:
+    """ERA's options on the agents' command lines; the names are those of the SB3 ERA policies' kwargs."""
+
+    era: bool = True
+    """ERA policy; --no-era runs the plain counterpart (SAC: tanh-Gaussian + auto temperature, PPO: state-independent
+    log-std) on identical code"""
+    target_entropy_per_dim: float = -0.5
+    """entropy floor per action dimension, in nats"""
+    log_std_min: float = -8.0
+    """lower clamp of the ERA log standard deviation"""
+    log_std_max: float = 0.0
+    """upper bound of the ERA log standard deviation"""
+    entropy_level: Literal["state", "batch"] = "state"
+    """enforce the floor for every state, or for the batch mean (batch-level ERA)"""
+    delta: float | Literal["auto"] = 0.0
+    """entropy compensation for the truncation, nats per dimension, or `auto` to learn it"""
+    delta_lr: float = 3e-4
+    """Adam learning rate of delta (with --delta auto)"""
+    batch_momentum: float = 0.01
+    """momentum of the running normaliser used to act with batch-level ERA"""
+
+    def era_policy_kwargs(self) -> dict[str, Any]:
+        """The ERA options as keyword arguments of an SB3 ERA policy."""
+        names = ("target_entropy_per_dim", "log_std_min", "log_std_max", "entropy_level", "delta", "batch_momentum")
+        return {name: getattr(self, name) for name in names}
 
 
 def seed_everything(seed: int, torch_deterministic: bool = True) -> None:
