@@ -111,19 +111,25 @@ def check_continuous_action_space(space: gym.Space) -> gym.spaces.Box:
     """
     if not isinstance(space, gym.spaces.Box):
         raise ValueError(
-            f"ERA agents need a continuous (Box) action space, got {space}. Discrete actions are not supported by "
-            "these agents; see era_policies.era_logits for softmax ERA."
+            f"ERA needs a continuous (Box) action space, got {space}. Discrete actions are not supported by the "
+            "agents and SB3 policies; see era_policies.era_logits for softmax ERA."
         )
     if len(space.shape) != 1:
-        raise ValueError(f"ERA agents need a 1-D Box action space, got shape {space.shape}.")
+        raise ValueError(f"ERA needs a 1-D Box action space, got shape {space.shape}.")
     if not np.issubdtype(space.dtype, np.floating):
-        raise ValueError(f"ERA agents need a floating-point Box action space, got dtype {space.dtype}.")
+        raise ValueError(f"ERA needs a floating-point Box action space, got dtype {space.dtype}.")
     if not space.is_bounded("both"):
         raise ValueError(
-            f"ERA agents need finite action bounds (they rescale [-1, 1] to [low, high]), got low={space.low}, "
+            f"ERA needs finite action bounds (actions are rescaled from [-1, 1] to [low, high]), got low={space.low}, "
             f"high={space.high}."
         )
     return space
+
+
+def _check_repeat(repeat: float, name: str) -> int:
+    if int(repeat) != repeat or repeat < 1:
+        raise ValueError(f"{name} must be a positive integer, got {repeat}.")
+    return int(repeat)
 
 
 class ActionRepeat(gym.Wrapper):
@@ -134,10 +140,8 @@ class ActionRepeat(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, repeat: int) -> None:
-        if int(repeat) != repeat or repeat < 1:
-            raise ValueError(f"repeat must be a positive integer, got {repeat}.")
         super().__init__(env)
-        self.repeat = int(repeat)
+        self.repeat = _check_repeat(repeat, "repeat")
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         total_reward = 0.0
@@ -324,10 +328,8 @@ def make_env(
     """
     family = env_family(env_id)
     default_repeat, default_termination = _FAMILY_DEFAULTS[family]
-    repeat = default_repeat if action_repeat is None else action_repeat
+    repeat = _check_repeat(default_repeat if action_repeat is None else action_repeat, "action_repeat")
     terminate = default_termination if early_termination is None else early_termination
-    if int(repeat) != repeat or repeat < 1:
-        raise ValueError(f"action_repeat must be a positive integer, got {action_repeat}.")
     record = capture_video and idx == 0
 
     def thunk() -> gym.Env:

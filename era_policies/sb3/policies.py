@@ -48,6 +48,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 from era_policies.activations import ERAStd
+from era_policies.envs import check_continuous_action_space
 from era_policies.sb3.distributions import TruncatedGaussianDistribution
 
 __all__ = [
@@ -97,15 +98,6 @@ class ERAConfig:
             level=self.entropy_level,
             delta=self.delta,
             batch_momentum=self.batch_momentum,
-        )
-
-
-def _check_action_space(action_space: spaces.Space) -> None:
-    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-        raise ValueError(f"ERA policies need a 1-D continuous Box action space, got {action_space}.")
-    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-        raise ValueError(
-            f"ERA policies need finite action bounds (actions are rescaled from [-1, 1]); got {action_space}."
         )
 
 
@@ -331,7 +323,7 @@ class _ERAPolicyMixin:
     era_config: ERAConfig
 
     def _setup_era(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> None:
-        _check_action_space(action_space)
+        check_continuous_action_space(action_space)
         _reject_sde(kwargs.get("use_sde", False))
         # Set before the parent constructor runs: it calls _build/make_actor, which need the options.
         self.era_config = ERAConfig.pop_from(kwargs, self.default_target_entropy_per_dim)

@@ -223,7 +223,7 @@ def test_use_sde_is_rejected(pendulum):
 
 
 def test_bad_spaces_and_targets_are_value_errors(pendulum):
-    with pytest.raises(ValueError, match="continuous Box"):
+    with pytest.raises(ValueError, match=r"continuous \(Box\) action space"):
         PPO(ERAActorCriticPolicy, "CartPole-v1")
     with pytest.raises(ValueError, match="infeasible"):
         SAC(ERASACPolicy, pendulum, ent_coef=0.0, policy_kwargs={"target_entropy_per_dim": 2.0})
