@@ -72,9 +72,15 @@ def _activate(
     target_entropy: float | Tensor,
     log_std_min: float,
     log_std_max: float,
+    check_args: bool = True,
 ) -> Tensor:
-    """``max(log_std_max + c * exp(s - M), log_std_min)``; ``M=None`` means the per-state softmax normaliser."""
-    _check_activation_args(std_logits, target_entropy, log_std_min, log_std_max)
+    """``max(log_std_max + c * exp(s - M), log_std_min)``; ``M=None`` means the per-state softmax normaliser.
+
+    ``check_args=False`` is for :class:`ERAStd`, whose options were validated once and whose target is kept feasible
+    by :class:`~era_policies.EntropyDelta`: it keeps the per-call checks (a host read of the target) off the hot path.
+    """
+    if check_args:
+        _check_activation_args(std_logits, target_entropy, log_std_min, log_std_max)
     action_dim = std_logits.shape[-1]
     budget = target_entropy - action_dim * (HALF_LOG_2PI_E + log_std_max)  # c <= 0
     if isinstance(budget, Tensor):
@@ -173,14 +179,18 @@ class BatchERA(nn.Module):
         log_std_max: float = 0.0,
     ) -> Tensor:
         """:return: log standard deviations, shape ``(..., D)`` (see :func:`era_log_std_batch`)."""
+        return era_log_std_batch(std_logits, target_entropy, log_std_min, log_std_max, self.log_normalizer(std_logits))
+
+    def log_normalizer(self, std_logits: Tensor) -> Tensor:
+        """``M`` to activate ``std_logits`` with: the batch's own in training (updating the running value), the running
+        value in eval mode, or the input's own before any training batch was seen."""
         if self.training:
             log_normalizer = batch_log_normalizer(std_logits)
             self._update_running(log_normalizer)
-        elif int(self.num_batches_tracked) > 0:
-            log_normalizer = self.running_log_normalizer.to(std_logits.dtype)
-        else:
-            log_normalizer = None
-        return era_log_std_batch(std_logits, target_entropy, log_std_min, log_std_max, log_normalizer)
+            return log_normalizer
+        if int(self.num_batches_tracked) > 0:
+            return self.running_log_normalizer.to(std_logits.dtype)
+        return batch_log_normalizer(std_logits)
 
     def extra_repr(self) -> str:
         return f"momentum={self.momentum}"
@@ -239,10 +249,9 @@ class ERAStd(nn.Module):
         return self.era_delta.target_entropy
 
     def forward(self, std_logits: Tensor) -> Tensor:
+        log_normalizer = None if self.batch_era is None else self.batch_era.log_normalizer(std_logits)
         target = self.era_delta.activation_target()
-        if self.batch_era is None:
-            return era_log_std(std_logits, target, self.log_std_min, self.log_std_max)
-        return self.batch_era(std_logits, target, self.log_std_min, self.log_std_max)
+        return _activate(std_logits, log_normalizer, target, self.log_std_min, self.log_std_max, check_args=False)
 
     def extra_repr(self) -> str:
         return f"level={self.level!r}, log_std_min={self.log_std_min}, log_std_max={self.log_std_max}"
