@@ -14,7 +14,7 @@ from typing import Annotated
 
 import tyro
 
-from era_policies.experiment import evaluate, load_checkpoint
+from era_utils.experiment import evaluate, load_checkpoint
 
 
 @dataclass

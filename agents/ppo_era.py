@@ -29,8 +29,9 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from torch import nn, optim
 from tqdm import tqdm
 
-from era_policies.envs import episode_returns, make_vector_env
-from era_policies.experiment import (
+from era_policies.sb3 import ERAActorCriticPolicy
+from era_utils.envs import episode_returns, make_vector_env
+from era_utils.experiment import (
     ERAArgs,
     ExperimentArgs,
     ObservationNormalizer,
@@ -40,7 +41,6 @@ from era_policies.experiment import (
     seed_everything,
     select_device,
 )
-from era_policies.sb3 import ERAActorCriticPolicy
 
 
 @dataclass
@@ -86,7 +86,7 @@ class Args(ERAArgs, ExperimentArgs):
     hidden_dim: int = 64
     """width of the two tanh hidden layers of the policy and value networks"""
 
-    # ERA (the other options: era_policies.experiment.ERAArgs)
+    # ERA (the other options: era_utils.experiment.ERAArgs)
     target_entropy_per_dim: float = -0.3
     """entropy floor per action dimension, in nats (reference notes §7)"""
 

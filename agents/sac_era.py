@@ -33,8 +33,9 @@ from torch import nn, optim
 from tqdm import tqdm
 
 from era_policies import era_action_distribution
-from era_policies.envs import episode_returns, make_vector_env
-from era_policies.experiment import (
+from era_policies.sb3 import ERASACPolicy, SACLayerNormPolicy
+from era_utils.envs import episode_returns, make_vector_env
+from era_utils.experiment import (
     ERAArgs,
     ExperimentArgs,
     RunLogger,
@@ -43,7 +44,6 @@ from era_policies.experiment import (
     seed_everything,
     select_device,
 )
-from era_policies.sb3 import ERASACPolicy, SACLayerNormPolicy
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Args(ERAArgs, ExperimentArgs):
     hidden_dim: int = 512
     """width of the two hidden layers of actor and critics (ELU; critics with LayerNorm)"""
 
-    # ERA (the other options: era_policies.experiment.ERAArgs)
+    # ERA (the other options: era_utils.experiment.ERAArgs)
     target_entropy_per_dim: float = 0.25
     """entropy floor per action dimension, in nats (the released SAC-ERA script's default)"""
 

@@ -34,8 +34,8 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 from torch import nn
 
-from era_policies.envs import make_env
-from era_policies.experiment import EPISODES_HEADER, EVALUATIONS_HEADER, CSVLog
+from era_utils.envs import make_env
+from era_utils.experiment import EPISODES_HEADER, EVALUATIONS_HEADER, CSVLog
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 EVAL_SEED_OFFSET = 10_000
@@ -47,7 +47,7 @@ class Args:
     """Train an SB3 SAC or PPO baseline and log episodes and periodic deterministic evaluations."""
 
     env_id: str = "Hopper-v5"
-    """Gymnasium, ``dm_control/<domain>-<task>-v0`` or HumanoidBench id (see era_policies.envs)"""
+    """Gymnasium, ``dm_control/<domain>-<task>-v0`` or HumanoidBench id (see era_utils.envs)"""
     seed: int = 1
     """seed of the algorithm and the environments"""
     total_timesteps: int = 1_000_000
@@ -171,7 +171,7 @@ class PeriodicEvaluation(BaseCallback):
 
 
 def make_envs(args: Args) -> tuple[VecEnv, VecEnv]:
-    """Training and evaluation environments, built like the agents' (:func:`era_policies.envs.make_env`).
+    """Training and evaluation environments, built like the agents' (:func:`era_utils.envs.make_env`).
 
     Same protocol as ``agents/``: flat float32 observations, and HumanoidBench with action repeat 2 and no early
     termination. SB3's Monitor wraps each environment, so episode returns stay raw even under VecNormalize.

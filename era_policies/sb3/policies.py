@@ -48,8 +48,8 @@ from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 from era_policies.activations import ERAStd
-from era_policies.envs import check_continuous_action_space
 from era_policies.sb3.distributions import TruncatedGaussianDistribution
+from era_policies.spaces import check_continuous_action_space
 
 __all__ = [
     "ERAActorCriticPolicy",

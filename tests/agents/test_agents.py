@@ -86,7 +86,7 @@ def test_auto_delta_and_checkpoint_reload_through_sb3(tmp_path):
 
 
 def test_ppo_checkpoint_keeps_observation_statistics(tmp_path):
-    from era_policies.experiment import load_checkpoint
+    from era_utils.experiment import load_checkpoint
 
     run_dir = run_agent("ppo_era.py", tmp_path, "--save-model")
     policy, obs_normalizer, meta = load_checkpoint(run_dir, device="cpu")

@@ -1,4 +1,4 @@
-"""Tests for era_policies.envs and era_policies.humanoid_bench.
+"""Tests for era_utils.envs and era_utils.humanoid_bench.
 
 Pendulum-v1 (no optional dependency) covers the wrappers and the vector env; MuJoCo, dm_control and HumanoidBench
 tests skip when their package is missing.
@@ -16,18 +16,18 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from era_policies import envs as envs_module
-from era_policies.envs import (
+from era_policies.spaces import check_continuous_action_space
+from era_utils import dependencies as dependencies_module
+from era_utils.dependencies import MissingDependencyError
+from era_utils.envs import (
     ActionRepeat,
-    MissingDependencyError,
     NoEarlyTermination,
-    check_continuous_action_space,
     env_family,
     episode_returns,
     make_env,
     make_vector_env,
 )
-from era_policies.humanoid_bench import drop_missing_fields, jax_stub
+from era_utils.humanoid_bench import drop_missing_fields, jax_stub
 
 PENDULUM_STEPS = 200  # Pendulum-v1's time limit
 
@@ -301,19 +301,19 @@ def test_video_needs_moviepy_only_for_env_zero(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_default_mujoco_gl(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(envs_module, "_mujoco_gl_defaulted", False)
+    monkeypatch.setattr(dependencies_module, "_mujoco_gl_defaulted", False)
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("MUJOCO_GL", "osmesa")
-    envs_module._set_default_mujoco_gl()
+    dependencies_module.set_default_mujoco_gl()
     assert os.environ["MUJOCO_GL"] == "osmesa"  # a user's choice is kept
 
     monkeypatch.delenv("MUJOCO_GL")
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
-    envs_module._set_default_mujoco_gl()
+    dependencies_module.set_default_mujoco_gl()
     assert "MUJOCO_GL" not in os.environ  # no EGL: leave the choice to MuJoCo / dm_control
 
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libEGL.so.1" if name == "EGL" else None)
-    envs_module._set_default_mujoco_gl()
+    dependencies_module.set_default_mujoco_gl()
     assert os.environ["MUJOCO_GL"] == "egl"
 
 

@@ -9,7 +9,7 @@ each failure without modifying the installed package on disk:
    policies). Without jax, a stub ``jax`` / ``jax.numpy`` module is registered for the duration of that import only and
    removed afterwards, so no other library mistakes it for a real jax.
 2. Its env defaults to ``render_mode="rgb_array"``, which opens an OpenGL context (fatal on a headless machine). This
-   is handled by :func:`era_policies.envs.make_env`, which passes ``render_mode=None`` unless a video is requested.
+   is handled by :func:`era_utils.envs.make_env`, which passes ``render_mode=None`` unless a video is requested.
 3. It vendors dm_control's named-index size table from the MuJoCo 3.1.6 era and ``getattr``s every field in it. Fields
    the installed MuJoCo no longer has (computed at runtime with ``hasattr``) are dropped from that table.
 
@@ -29,7 +29,7 @@ import types
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-from era_policies.envs import MissingDependencyError, _set_default_mujoco_gl
+from era_utils.dependencies import MissingDependencyError, set_default_mujoco_gl
 
 __all__ = ["HUMANOID_BENCH_INSTALL", "import_humanoid_bench"]
 
@@ -58,7 +58,7 @@ def import_humanoid_bench() -> types.ModuleType:
         gives the install commands.
     """
     # The mujoco import inside humanoid_bench reads MUJOCO_GL once, so pick the headless-friendly default first.
-    _set_default_mujoco_gl()
+    set_default_mujoco_gl()
     module = _import_module()
     if not getattr(module, _PATCHED_FLAG, False):
         import mujoco
@@ -128,7 +128,7 @@ def jax_stub() -> Iterator[None]:
     restored on exit: a lingering fake jax would fool libraries that detect jax through ``sys.modules`` (e.g. array-API
     dispatch in SciPy).
     """
-    jax = _JaxStub("jax", "stub registered by era_policies.humanoid_bench: jax is not installed")
+    jax = _JaxStub("jax", "stub registered by era_utils.humanoid_bench: jax is not installed")
     jax_numpy = _JaxStub("jax.numpy")
     jax.numpy = jax_numpy
     names = ("jax", "jax.numpy")

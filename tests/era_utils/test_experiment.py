@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("stable_baselines3")
 
-from era_policies.experiment import (
+from era_utils.experiment import (
     ObservationNormalizer,
     RunLogger,
     evaluate,

@@ -7,7 +7,7 @@ Three families of environment ids are supported:
 - ``"dm_control"``: DeepMind Control Suite through Shimmy, e.g. ``"dm_control/humanoid-run-v0"``
   (``pip install "era-policies[dmc]"``);
 - ``"humanoid_bench"``: HumanoidBench, e.g. ``"h1hand-walk-v0"`` (installed from git, see
-  :mod:`era_policies.humanoid_bench`).
+  :mod:`era_utils.humanoid_bench`).
 
 Every environment made here has a bounded 1-D ``Box`` action space and a 1-D ``float32`` ``Box`` observation space.
 Wrappers, innermost first::
@@ -33,19 +33,24 @@ display, it falls back to ``MUJOCO_GL=disabled`` with a warning (training works,
 
 from __future__ import annotations
 
-import ctypes.util
 import importlib
 import importlib.util
 import os
 import re
-import sys
 import warnings
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
+
+from era_policies.spaces import check_continuous_action_space
+from era_utils.dependencies import (
+    MissingDependencyError,
+    mujoco_gl_was_defaulted,
+    require,
+    set_default_mujoco_gl,
+)
 
 __all__ = [
     "DMC_INSTALL",
@@ -53,9 +58,7 @@ __all__ = [
     "VIDEO_INSTALL",
     "ActionRepeat",
     "EnvFamily",
-    "MissingDependencyError",
     "NoEarlyTermination",
-    "check_continuous_action_space",
     "env_family",
     "episode_returns",
     "make_env",
@@ -79,13 +82,6 @@ _FAMILY_DEFAULTS: dict[str, tuple[int, bool]] = {
     "humanoid_bench": (2, False),
 }
 
-# True once this module has set MUJOCO_GL=egl itself (rather than the user), so that only our own choice is undone.
-_mujoco_gl_defaulted = False
-
-
-class MissingDependencyError(ImportError):
-    """An optional dependency needed for the requested environment is not installed; the message says how to fix it."""
-
 
 def env_family(env_id: str) -> EnvFamily:
     """Which family an environment id belongs to.
@@ -99,31 +95,6 @@ def env_family(env_id: str) -> EnvFamily:
     if _HUMANOID_BENCH_ID.fullmatch(env_id):
         return "humanoid_bench"
     return "gymnasium"
-
-
-def check_continuous_action_space(space: gym.Space) -> gym.spaces.Box:
-    """Check that ``space`` is a bounded 1-D floating-point ``Box`` and return it.
-
-    ERA bounds the policy's entropy for continuous actions in a box (the agents rescale a policy output in
-    ``[-1, 1]`` to ``[low, high]``), so discrete, multi-dimensional or unbounded action spaces are rejected.
-
-    :raises ValueError: otherwise, saying what is wrong.
-    """
-    if not isinstance(space, gym.spaces.Box):
-        raise ValueError(
-            f"ERA needs a continuous (Box) action space, got {space}. Discrete actions are not supported by the "
-            "agents and SB3 policies; see era_policies.era_logits for softmax ERA."
-        )
-    if len(space.shape) != 1:
-        raise ValueError(f"ERA needs a 1-D Box action space, got shape {space.shape}.")
-    if not np.issubdtype(space.dtype, np.floating):
-        raise ValueError(f"ERA needs a floating-point Box action space, got dtype {space.dtype}.")
-    if not space.is_bounded("both"):
-        raise ValueError(
-            f"ERA needs finite action bounds (actions are rescaled from [-1, 1] to [low, high]), got low={space.low}, "
-            f"high={space.high}."
-        )
-    return space
 
 
 def _check_repeat(repeat: float, name: str) -> int:
@@ -185,34 +156,10 @@ class _SeedOnFirstReset(gym.Wrapper):
         return self.env.reset(seed=seed, options=options)
 
 
-def _require(module: str, install: str, purpose: str) -> ModuleType:
-    """Import ``module`` or raise :class:`MissingDependencyError` naming the ``install`` command."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        raise MissingDependencyError(
-            f"{purpose} needs {module!r}, which could not be imported ({err}). Install: {install}"
-        ) from err
-
-
-def _set_default_mujoco_gl() -> None:
-    """Default ``MUJOCO_GL`` to ``egl`` on Linux when an EGL library exists and the variable is unset.
-
-    Must run before ``mujoco`` / ``dm_control`` are first imported: both read the variable once, at import. Not
-    setting it where EGL is missing matters: dm_control raises at *import* time when the requested backend fails.
-    """
-    global _mujoco_gl_defaulted
-    if "MUJOCO_GL" in os.environ or not sys.platform.startswith("linux"):
-        return
-    if ctypes.util.find_library("EGL") is not None:
-        os.environ["MUJOCO_GL"] = "egl"
-        _mujoco_gl_defaulted = True
-
-
 def _import_dm_control() -> None:
     """Import dm_control's suite and Shimmy (which registers the ``dm_control/...`` ids)."""
-    _set_default_mujoco_gl()
-    _require("dm_control", DMC_INSTALL, "DeepMind Control Suite")
+    set_default_mujoco_gl()
+    require("dm_control", DMC_INSTALL, "DeepMind Control Suite")
     # dm_control.suite first: it imports the rendering backend (as Shimmy's import would), which may need the fallback.
     try:
         importlib.import_module("dm_control.suite")
@@ -221,7 +168,7 @@ def _import_dm_control() -> None:
     except ImportError as err:
         # An EGL library exists but no headless display could be opened (e.g. a GL vendor library without a driver).
         # Only undo our own default: a user-chosen backend that fails should fail loudly.
-        if not _mujoco_gl_defaulted or os.environ.get("MUJOCO_GL") != "egl":
+        if not mujoco_gl_was_defaulted() or os.environ.get("MUJOCO_GL") != "egl":
             raise
         warnings.warn(
             f"dm_control could not use the default MUJOCO_GL=egl ({err}); continuing with MUJOCO_GL=disabled: "
@@ -231,7 +178,7 @@ def _import_dm_control() -> None:
         )
         os.environ["MUJOCO_GL"] = "disabled"
         importlib.import_module("dm_control.suite")
-    shimmy = _require("shimmy", DMC_INSTALL, "DeepMind Control Suite through Gymnasium")
+    shimmy = require("shimmy", DMC_INSTALL, "DeepMind Control Suite through Gymnasium")
     gym.register_envs(shimmy)  # no-op: importing shimmy registers its ids; this documents why it is imported
 
 
@@ -249,12 +196,12 @@ def _make_base_env(env_id: str, family: EnvFamily, render_mode: str | None) -> g
     if family == "dm_control":
         _import_dm_control()
     elif family == "humanoid_bench":
-        from era_policies.humanoid_bench import import_humanoid_bench
+        from era_utils.humanoid_bench import import_humanoid_bench
 
         import_humanoid_bench()
     elif _uses_mujoco(env_id):
-        _set_default_mujoco_gl()
-        _require("mujoco", MUJOCO_INSTALL, f"{env_id} (Gymnasium MuJoCo)")
+        set_default_mujoco_gl()
+        require("mujoco", MUJOCO_INSTALL, f"{env_id} (Gymnasium MuJoCo)")
     # HumanoidBench's default render_mode is "rgb_array", which opens an OpenGL context even if nothing is rendered:
     # always pass render_mode explicitly (None for training).
     return gym.make(env_id, render_mode=render_mode)

@@ -26,7 +26,7 @@ import torch
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from torch.utils.tensorboard import SummaryWriter
 
-from era_policies.envs import episode_returns, make_env
+from era_utils.envs import episode_returns, make_env
 
 __all__ = [
     "EPISODES_HEADER",
