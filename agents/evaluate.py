@@ -1,20 +1,22 @@
-"""Reload a checkpoint written by an agent's ``--save-model`` and run deterministic evaluation episodes.
+"""Reload a policy saved by an agent's ``--save-model`` and run deterministic evaluation episodes.
 
     python agents/evaluate.py runs/HalfCheetah-v5__sac_era__1__1700000000 --episodes 10
 
-The checkpoint is an ordinary SB3 policy file (``policy.pt``), so it also loads directly, e.g.
+The policy is an ordinary SB3 policy file (``policy.pt``), so it also loads directly, e.g.
 ``ERASACPolicy.load("runs/<run>/policy.pt")``; ``checkpoint.json`` beside it names the class and the environment,
-and PPO runs keep their observation statistics in ``obs_normalizer.npz``.
+and PPO runs keep their observation statistics in ``obs_normalizer.npz``. (``checkpoint.pt``, the training checkpoint
+that ``--resume`` continues from, is a different file.)
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Annotated
 
 import tyro
 
-from era_utils.experiment import evaluate, load_checkpoint
+from era_utils.experiment import CheckpointError, check_at_least, evaluate, load_policy, parse_args
 
 
 @dataclass
@@ -28,13 +30,17 @@ class Args:
     env_id: str | None = None
     """evaluate on another environment id than the one trained on"""
     capture_video: bool = False
-    """record the episodes into `{run_dir}/videos`"""
+    """record the episodes into `{run_dir}/videos` (needs `pip install "era-policies[video]"`)"""
     device: str = "auto"
     """torch device for the policy"""
 
+    def check(self) -> None:
+        check_at_least("--episodes", self.episodes, 1)
+
 
 def main(args: Args) -> None:
-    policy, obs_normalizer, meta = load_checkpoint(args.run_dir, device=args.device)
+    args.check()
+    policy, obs_normalizer, meta = load_policy(args.run_dir, device=args.device)
     env_id = args.env_id or meta["env_id"]
     returns = evaluate(
         policy, env_id, args.episodes, args.seed, obs_normalizer, args.capture_video, f"{args.run_dir}/videos"
@@ -45,4 +51,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(parse_args(Args))
+    except (CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from err

@@ -12,7 +12,10 @@ import os
 import sys
 from types import ModuleType
 
-__all__ = ["MissingDependencyError", "mujoco_gl_was_defaulted", "require", "set_default_mujoco_gl"]
+__all__ = ["AGENTS_INSTALL", "MissingDependencyError", "mujoco_gl_was_defaulted", "require", "set_default_mujoco_gl"]
+
+AGENTS_INSTALL = 'pip install "era-policies[agents]"'
+"""What the agents and their helpers (``era_utils``) need beyond the method: SB3, Gymnasium, tyro, TensorBoard, tqdm."""
 
 # True once this module has set MUJOCO_GL=egl itself (rather than the user), so that only our own choice is undone.
 _mujoco_gl_defaulted = False
