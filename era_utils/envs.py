@@ -34,6 +34,7 @@ display, it falls back to ``MUJOCO_GL=disabled`` with a warning (training works,
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import re
@@ -41,16 +42,18 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Literal, SupportsFloat
 
-import gymnasium as gym
 import numpy as np
 
-from era_policies.spaces import check_continuous_action_space
 from era_utils.dependencies import (
+    AGENTS_INSTALL,
     MissingDependencyError,
     mujoco_gl_was_defaulted,
     require,
     set_default_mujoco_gl,
 )
+
+gym = require("gymnasium", AGENTS_INSTALL, "era_utils.envs (the agents' environments)")
+from era_policies.spaces import check_continuous_action_space  # noqa: E402 - needs gymnasium, checked just above
 
 __all__ = [
     "DMC_INSTALL",
@@ -75,7 +78,7 @@ VIDEO_INSTALL = 'pip install "era-policies[video]"'
 # the family is known without importing HumanoidBench, so a missing install gives the HumanoidBench install message.
 _HUMANOID_BENCH_ID = re.compile(r"(?:h1|h1hand|h1simplehand|h1strong|h1touch|g1)-\w+-v\d+")
 
-# (action_repeat, early_termination) per family; HumanoidBench follows the ERA paper's protocol (notes §5).
+# (action_repeat, early_termination) per family; HumanoidBench follows the ERA paper's protocol (docs/era-method.md §5).
 _FAMILY_DEFAULTS: dict[str, tuple[int, bool]] = {
     "gymnasium": (1, True),
     "dm_control": (1, True),
@@ -225,10 +228,36 @@ def _to_float32(obs: np.ndarray) -> np.ndarray:
     return np.asarray(obs, dtype=np.float32)
 
 
-def _check_video_dependency() -> None:
-    # RecordVideo checks for moviepy only in its constructor, i.e. after the (possibly slow) env is built.
-    if importlib.util.find_spec("moviepy") is None:
-        raise MissingDependencyError(f"capture_video needs moviepy. Install: {VIDEO_INSTALL}")
+# Gymnasium's environments that draw their frames with pygame (MuJoCo ones render through MuJoCo's own GL context).
+_PYGAME_RENDERED = ("gymnasium.envs.classic_control", "gymnasium.envs.box2d", "gymnasium.envs.toy_text")
+
+
+def _video_packages(env_id: str) -> list[str]:
+    """The importable modules that recording ``env_id`` needs: moviepy to encode, pygame to draw some envs."""
+    try:
+        entry_point = gym.spec(env_id).entry_point
+    except gym.error.Error:
+        entry_point = None  # unknown id: gym.make reports it
+    drawn_by_pygame = isinstance(entry_point, str) and entry_point.startswith(_PYGAME_RENDERED)
+    return ["moviepy", "pygame"] if drawn_by_pygame else ["moviepy"]
+
+
+def _check_video_dependency(env_id: str) -> None:
+    """Name every missing package at once, before the (possibly slow) env is built: RecordVideo checks for moviepy
+    only in its constructor, and a missing pygame shows up only at the first frame."""
+    missing = [module for module in _video_packages(env_id) if _find_spec(module) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"capture_video for {env_id} needs {' and '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed. Install: {VIDEO_INSTALL}"
+        )
+
+
+def _find_spec(module: str) -> importlib.machinery.ModuleSpec | None:
+    try:
+        return importlib.util.find_spec(module)
+    except ValueError:  # a module set to None in sys.modules (blocked) has no spec
+        return None
 
 
 def _record_video(env: gym.Env, env_id: str, video_dir: str | None, action_repeat: int) -> gym.Env:
@@ -281,7 +310,7 @@ def make_env(
 
     def thunk() -> gym.Env:
         if record:
-            _check_video_dependency()
+            _check_video_dependency(env_id)
         env = _make_base_env(env_id, family, render_mode="rgb_array" if record else None)
         try:
             check_continuous_action_space(env.action_space)

@@ -1,4 +1,4 @@
-"""Import HumanoidBench on current Gymnasium / MuJoCo versions (reference notes: ``humanoid-bench.md``).
+"""Import HumanoidBench on current Gymnasium / MuJoCo versions (its training protocol: ``docs/era-method.md`` §5).
 
 HumanoidBench (``humanoid_bench``, github.com/carlosferrazza/humanoid-bench) is not on PyPI and pins old versions
 (gymnasium 0.29, mujoco 3.1.6, torch 2.3.1, jax/brax for its hierarchical tasks). Installed with ``--no-deps`` next to
@@ -40,12 +40,12 @@ HUMANOID_BENCH_INSTALL = (
     "HumanoidBench is not on PyPI. Install it editable (-e: its XML assets are not packaged) and with --no-deps: its "
     "setup.py pins torch==2.3.1, gymnasium==0.29.1 and mujoco==3.1.6, which would replace the versions this package "
     "needs. Its flat locomotion tasks only need mujoco, gymnasium[mujoco], dm_control and torch; jax, brax, gymnax "
-    "and opencv are not needed (era_policies patches HumanoidBench for current MuJoCo and Gymnasium when it imports "
+    "and opencv are not needed (era_utils patches HumanoidBench for current MuJoCo and Gymnasium when it imports "
     "it)."
 )
 
 # Set on the imported module once the size table is patched, so repeated calls are cheap and idempotent.
-_PATCHED_FLAG = "_era_policies_patched"
+_PATCHED_FLAG = "_era_utils_patched"
 
 
 def import_humanoid_bench() -> types.ModuleType:
@@ -82,7 +82,7 @@ def _patch_task_render() -> None:
     def render(self: Any) -> Any:
         return self._env.mujoco_renderer.render(self._env.render_mode)
 
-    render.__doc__ = "Render with the renderer's camera (patched by era_policies for Gymnasium >= 1.0)."
+    render.__doc__ = "Render with the renderer's camera (patched by era_utils for Gymnasium >= 1.0)."
     Task.render = render
 
 
@@ -112,7 +112,7 @@ class _JaxStub(types.ModuleType):
         if name.startswith("__"):
             raise AttributeError(name)
         raise AttributeError(
-            f"{self.__name__}.{name} is unavailable: era_policies imported HumanoidBench with a stub jax module "
+            f"{self.__name__}.{name} is unavailable: era_utils imported HumanoidBench with a stub jax module "
             "because jax is not installed. Only HumanoidBench's hierarchical 'reach' policies need jax "
             "(pip install jax)."
         )
