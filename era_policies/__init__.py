@@ -13,19 +13,28 @@ from era_policies.activations import (
     era_log_std_batch,
     gaussian_entropy,
 )
-from era_policies.delta import EntropyDelta, max_entropy_per_dim
+from era_policies.delta import (
+    HALF_LOG_2PI_E,
+    EntropyDelta,
+    check_action_dim,
+    check_target_entropy_per_dim,
+    max_entropy_per_dim,
+)
 from era_policies.discrete import era_logits, lambertw_m1
 from era_policies.distributions import TruncatedNormal, era_action_distribution
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "HALF_LOG_2PI_E",
     "BatchERA",
     "ERAStd",
     "EntropyDelta",
     "TruncatedNormal",
     "__version__",
     "batch_log_normalizer",
+    "check_action_dim",
+    "check_target_entropy_per_dim",
     "era_action_distribution",
     "era_log_std",
     "era_log_std_batch",

@@ -20,7 +20,13 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from era_policies.delta import HALF_LOG_2PI_E, EntropyDelta, max_entropy_per_dim
+from era_policies.delta import (
+    HALF_LOG_2PI_E,
+    EntropyDelta,
+    _finite_real,
+    check_action_dim,
+    check_target_entropy_per_dim,
+)
 
 __all__ = [
     "BatchERA",
@@ -47,22 +53,37 @@ def _check_activation_args(
     if not log_std_min < log_std_max:
         raise ValueError(f"need log_std_min < log_std_max, got {log_std_min} and {log_std_max}.")
     action_dim = std_logits.shape[-1]
-    limit = action_dim * max_entropy_per_dim(log_std_max)
-    # A tensor target (e.g. with a learned delta) is checked only where that costs no device synchronisation;
-    # EntropyDelta keeps its targets feasible by construction.
     if isinstance(target_entropy, Tensor):
-        if target_entropy.is_cuda:
+        batch_shape = std_logits.shape[:-1]
+        if not target_entropy.is_floating_point() or not _broadcasts_to(target_entropy.shape, batch_shape):
+            raise ValueError(
+                f"target_entropy must be a float or a floating-point tensor broadcastable to std_logits.shape[:-1] = "
+                f"{tuple(batch_shape)}, got a {target_entropy.dtype} tensor of shape {tuple(target_entropy.shape)}."
+            )
+        # Reading the values costs a device synchronisation (and a graph break when compiled); there the target comes
+        # from EntropyDelta, which keeps it feasible by construction.
+        if target_entropy.is_cuda or torch.compiler.is_compiling() or target_entropy.numel() == 0:
             return
-        worst = float(target_entropy.detach().max()) if target_entropy.numel() else -math.inf
-        bad = not worst <= limit or bool(torch.isnan(target_entropy).any())
+        worst = float(target_entropy.detach().max())  # NaN propagates into the check
     else:
-        worst = float(target_entropy)
-        bad = not worst <= limit
-    if bad:
+        worst = _finite_real(target_entropy, "target_entropy")
+    try:
+        check_target_entropy_per_dim(worst / action_dim, log_std_max)
+    except ValueError as err:
+        raise ValueError(f"target_entropy={worst:.6g} for D={action_dim} action dimensions: {err}") from None
+
+
+def _broadcasts_to(shape: torch.Size, target_shape: torch.Size) -> bool:
+    try:
+        return torch.broadcast_shapes(shape, target_shape) == target_shape
+    except RuntimeError:
+        return False
+
+
+def _check_batch(std_logits: Tensor) -> None:
+    if std_logits.numel() == 0:
         raise ValueError(
-            f"target entropy {worst:.4f} nats is infeasible for D={action_dim} actions with log_std_max={log_std_max}: "
-            f"it must be <= D * (log_std_max + 0.5*log(2*pi*e)) = {limit:.4f} "
-            f"({max_entropy_per_dim(log_std_max):.4f} nats per dimension)."
+            f"std_logits must hold at least one state for batch-level ERA, got shape {tuple(std_logits.shape)}."
         )
 
 
@@ -109,7 +130,11 @@ def era_log_std(
 
 
 def batch_log_normalizer(std_logits: Tensor) -> Tensor:
-    """Batch-level normaliser ``M = log(mean_b exp(logsumexp_i s_{b,i}))`` over all leading axes; a scalar tensor."""
+    """Batch-level normaliser ``M = log(mean_b exp(logsumexp_i s_{b,i}))`` over all leading axes; a scalar tensor.
+
+    :raises ValueError: for an empty batch (no ``M`` exists).
+    """
+    _check_batch(std_logits)
     per_state = torch.logsumexp(std_logits, dim=-1).reshape(-1)
     return torch.logsumexp(per_state, dim=0) - math.log(per_state.numel())
 
@@ -132,6 +157,7 @@ def era_log_std_batch(
     :param log_normalizer: ``M`` to use instead of the batch's own (scalar tensor).
     :return: log standard deviations, shape ``(..., D)``.
     """
+    _check_batch(std_logits)
     if log_normalizer is None:
         log_normalizer = batch_log_normalizer(std_logits)
     return _activate(std_logits, log_normalizer, target_entropy, log_std_min, log_std_max)
@@ -230,7 +256,7 @@ class ERAStd(nn.Module):
         learnable = delta == "auto"
         if not learnable and not isinstance(delta, (int, float)):
             raise ValueError(f"delta must be a float >= 0 or 'auto', got {delta!r}.")
-        self.action_dim = int(action_dim)
+        self.action_dim = check_action_dim(action_dim)
         self.log_std_min = float(log_std_min)
         self.log_std_max = float(log_std_max)
         self.level = level
@@ -249,6 +275,11 @@ class ERAStd(nn.Module):
         return self.era_delta.target_entropy
 
     def forward(self, std_logits: Tensor) -> Tensor:
+        """:param std_logits: shape ``(..., action_dim)``. :return: log standard deviations, same shape."""
+        if std_logits.dim() == 0 or std_logits.shape[-1] != self.action_dim:
+            raise ValueError(
+                f"std_logits must have shape (..., action_dim={self.action_dim}), got {tuple(std_logits.shape)}."
+            )
         log_normalizer = None if self.batch_era is None else self.batch_era.log_normalizer(std_logits)
         target = self.era_delta.activation_target()
         return _activate(std_logits, log_normalizer, target, self.log_std_min, self.log_std_max, check_args=False)

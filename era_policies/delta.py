@@ -1,20 +1,24 @@
-"""Entropy compensation ``delta`` for bounded ERA policies (reference notes §4).
+"""Entropy compensation ``delta`` for bounded ERA policies, and ERA's feasibility check (method notes §2 and §4).
 
 ERA guarantees the *Gaussian* entropy of the activated standard deviation. Truncating (or squashing) that Gaussian
 to the action box removes some entropy, so the bounded policy can sit below the target. ERA therefore activates with
 ``H0' = H0 + delta``, ``delta >= 0``, and learns ``delta`` by minimising ``L(delta) = delta * (H[pi] - H0)``:
 ``delta`` grows while the bounded policy's entropy is below ``H0`` and shrinks (down to 0) while it is above, the same
 mechanism as SAC's temperature loss.
+
+The activation can enforce at most ``log_std_max + 0.5 * log(2*pi*e)`` nats per action dimension;
+:func:`check_target_entropy_per_dim` is the one place that checks a target against that cap.
 """
 
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["HALF_LOG_2PI_E", "EntropyDelta", "max_entropy_per_dim"]
+__all__ = ["HALF_LOG_2PI_E", "EntropyDelta", "check_action_dim", "check_target_entropy_per_dim", "max_entropy_per_dim"]
 
 HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 
@@ -24,6 +28,42 @@ def max_entropy_per_dim(log_std_max: float = 0.0) -> float:
     return log_std_max + HALF_LOG_2PI_E
 
 
+def _finite_real(value: object, name: str) -> float:
+    """``value`` as a float if it is a finite real number (not a bool, not a string), else a ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}.")
+    return value
+
+
+def check_target_entropy_per_dim(target_entropy_per_dim: float, log_std_max: float = 0.0) -> float:
+    """Check that ERA can enforce ``target_entropy_per_dim`` nats per action dimension and return it as a float.
+
+    :param target_entropy_per_dim: the per-dimension entropy target ``H0 / D``.
+    :param log_std_max: the activation's upper log-std bound.
+    :return: ``float(target_entropy_per_dim)``.
+    :raises ValueError: naming ``target_entropy_per_dim`` if it is not a real number (strings and bools included),
+        not finite, or infeasible: larger than ``log_std_max + 0.5 * log(2*pi*e)``.
+    """
+    target = _finite_real(target_entropy_per_dim, "target_entropy_per_dim")
+    cap = max_entropy_per_dim(_finite_real(log_std_max, "log_std_max"))
+    if target > cap:
+        raise ValueError(
+            f"target_entropy_per_dim={target:.6g} is infeasible: it must be <= log_std_max + 0.5*log(2*pi*e) "
+            f"= {cap:.4f} nats per dimension (log_std_max={log_std_max})."
+        )
+    return target
+
+
+def check_action_dim(action_dim: int) -> int:
+    """Return ``action_dim`` if it is an ``int >= 1``, else raise a ``ValueError`` naming ``action_dim``."""
+    if isinstance(action_dim, bool) or not isinstance(action_dim, Integral) or action_dim < 1:
+        raise ValueError(f"action_dim must be an int >= 1, got {action_dim!r}.")
+    return int(action_dim)
+
+
 class EntropyDelta(nn.Module):
     """Holds ``delta >= 0`` (nats per action dimension) and its loss.
 
@@ -31,17 +71,22 @@ class EntropyDelta(nn.Module):
     dimension ``D``; the activation target is ``D * (target_entropy_per_dim + delta)``. It is capped at the largest
     feasible target, so the activation never becomes infeasible.
 
-    Typical update, once per training batch (``entropy`` is the bounded policy's entropy per state, shape ``(B,)``)::
+    Typical use, once per training batch (``entropy`` is the bounded policy's entropy per state, shape ``(B,)``)::
 
-        loss = era_delta.loss(entropy)
-        delta_optimizer.zero_grad(); loss.backward(); delta_optimizer.step()
-        era_delta.clamp_()
+        era_delta = EntropyDelta(action_dim, target_entropy_per_dim=-0.5)
+        delta_optimizer = torch.optim.Adam([era_delta.delta], lr=3e-4)
+        ...
+        log_std = era_log_std(std_logits, era_delta.activation_target())
+        ...
+        delta_loss = era_delta.update(dist.entropy().sum(-1), delta_optimizer)
 
     :param action_dim: ``D``.
     :param target_entropy_per_dim: the entropy floor ``H0 / D`` the bounded policy should keep.
     :param log_std_max: the activation's upper log-std bound (sets the feasibility cap).
     :param initial_delta: starting value, nats per dimension.
     :param learnable: ``False`` keeps ``delta`` constant (``loss`` then has no gradient).
+    :raises ValueError: naming the argument, for a bad ``action_dim``, an infeasible or non-finite target (see
+        :func:`check_target_entropy_per_dim`) or ``initial_delta`` outside ``[0, max_delta]``.
     """
 
     def __init__(
@@ -53,17 +98,13 @@ class EntropyDelta(nn.Module):
         learnable: bool = True,
     ) -> None:
         super().__init__()
-        self.action_dim = int(action_dim)
-        self.target_entropy_per_dim = float(target_entropy_per_dim)
+        self.action_dim = check_action_dim(action_dim)
+        self.target_entropy_per_dim = check_target_entropy_per_dim(target_entropy_per_dim, log_std_max)
         self.max_delta = max_entropy_per_dim(log_std_max) - self.target_entropy_per_dim
-        if self.max_delta < 0:
-            raise ValueError(
-                f"target_entropy_per_dim={target_entropy_per_dim} is infeasible: it must be <= "
-                f"log_std_max + 0.5*log(2*pi*e) = {max_entropy_per_dim(log_std_max):.4f} nats per dimension."
-            )
+        initial_delta = _finite_real(initial_delta, "initial_delta")
         if not 0.0 <= initial_delta <= self.max_delta:
             raise ValueError(f"initial_delta must lie in [0, {self.max_delta:.4f}], got {initial_delta}.")
-        self.delta = nn.Parameter(torch.tensor(float(initial_delta)), requires_grad=learnable)
+        self.delta = nn.Parameter(torch.tensor(initial_delta), requires_grad=bool(learnable))
 
     @property
     def learnable(self) -> bool:
@@ -86,6 +127,25 @@ class EntropyDelta(nn.Module):
     def clamp_(self) -> None:
         """Project ``delta`` back onto ``[0, max_delta]`` after an optimiser step."""
         self.delta.clamp_(0.0, self.max_delta)
+
+    def update(self, entropy: Tensor, optimizer: torch.optim.Optimizer) -> Tensor:
+        """One projected step on ``delta``: loss, ``zero_grad``, ``backward``, ``step``, :meth:`clamp_`.
+
+        Nothing here reads a value back to the host, so the step can run inside ``torch.compile`` or a CUDA graph.
+
+        :param entropy: the bounded policy's entropy per state, shape ``(B,)`` (detached here).
+        :param optimizer: an optimiser over ``[self.delta]`` only (it is zeroed and stepped here).
+        :return: the detached loss.
+        :raises ValueError: if ``delta`` is not learnable.
+        """
+        if not self.learnable:
+            raise ValueError("EntropyDelta.update needs learnable=True (delta is a constant here).")
+        loss = self.loss(entropy)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        self.clamp_()
+        return loss.detach()
 
     def extra_repr(self) -> str:
         return (

@@ -20,11 +20,12 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import broadcast_all
 
+from era_policies.delta import HALF_LOG_2PI_E
+
 __all__ = ["TruncatedNormal", "era_action_distribution"]
 
 _SQRT_2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 _LN_2 = math.log(2.0)
 
 
@@ -189,7 +190,7 @@ class TruncatedNormal(Distribution):
 
     def entropy(self) -> Tensor:
         r_a, r_b = self._ratios()
-        return torch.log(self.scale) + self._log_z + _HALF_LOG_2PI_E + 0.5 * (self._alpha * r_a - self._beta * r_b)
+        return torch.log(self.scale) + self._log_z + HALF_LOG_2PI_E + 0.5 * (self._alpha * r_a - self._beta * r_b)
 
     # ------------------------------------------------------------- densities
     def log_prob(self, value: Tensor) -> Tensor:

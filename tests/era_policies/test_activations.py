@@ -83,12 +83,55 @@ def test_tensor_target_broadcasts_over_the_batch_and_carries_gradient():
     assert delta.grad is not None and torch.isfinite(delta.grad)
 
 
-@pytest.mark.parametrize("bad_target", [6 * 1.42, float("nan"), float("inf")])
-def test_infeasible_target_is_a_value_error(bad_target):
-    with pytest.raises(ValueError, match="infeasible"):
+@pytest.mark.parametrize(
+    ("bad_target", "match"),
+    [(6 * 1.42, "infeasible"), (float("nan"), "target_entropy.*finite"), (float("inf"), "target_entropy.*finite")],
+)
+def test_infeasible_or_non_finite_target_is_a_value_error(bad_target, match):
+    with pytest.raises(ValueError, match=match):
         era_log_std(torch.zeros(3, 6), bad_target)
-    with pytest.raises(ValueError, match="infeasible"):
+    with pytest.raises(ValueError, match=match):
         era_log_std(torch.zeros(3, 6), torch.full((3,), bad_target))
+    with pytest.raises(ValueError, match=match):
+        era_log_std_batch(torch.zeros(3, 6), torch.full((3,), bad_target))
+
+
+@pytest.mark.parametrize("bad_target", ["-1.0", None, True, [1.0]])
+def test_non_number_target_is_a_value_error_naming_it(bad_target):
+    with pytest.raises(ValueError, match="target_entropy must be a real number"):
+        era_log_std(torch.zeros(3, 6), bad_target)
+
+
+@pytest.mark.parametrize("target_shape", [(3, 1), (4,), (2, 3), (3, 6)])
+def test_target_tensor_of_the_wrong_shape_is_a_value_error(target_shape):
+    logits = torch.zeros(3, 6)
+    with pytest.raises(ValueError, match=r"target_entropy must be .* broadcastable"):
+        era_log_std(logits, torch.full(target_shape, -1.0))
+    with pytest.raises(ValueError, match=r"target_entropy must be .* broadcastable"):
+        era_log_std_batch(logits, torch.full(target_shape, -1.0))
+
+
+def test_target_tensor_shapes_that_broadcast_over_the_batch_are_accepted():
+    logits = torch.zeros(2, 3, 6, dtype=torch.float64)
+    for shape in [(), (1,), (3,), (2, 3), (2, 1)]:
+        log_std = era_log_std(logits, torch.full(shape, -1.0, dtype=torch.float64))
+        assert log_std.shape == logits.shape
+        assert torch.allclose(gaussian_entropy(log_std), torch.full((2, 3), -1.0, dtype=torch.float64))
+
+
+def test_integer_target_tensor_is_a_value_error():
+    with pytest.raises(ValueError, match="floating-point"):
+        era_log_std(torch.zeros(3, 6), torch.tensor(-1))
+
+
+@pytest.mark.parametrize("logits", [torch.zeros(0, 4), torch.zeros(2, 0, 4)])
+def test_empty_batch_is_a_value_error_for_batch_level(logits):
+    with pytest.raises(ValueError, match="at least one state"):
+        era_log_std_batch(logits, -1.0)
+    with pytest.raises(ValueError, match="at least one state"):
+        batch_log_normalizer(logits)
+    with pytest.raises(ValueError, match="at least one state"):
+        BatchERA()(logits, -1.0)
 
 
 @pytest.mark.parametrize(
@@ -197,12 +240,28 @@ def test_era_std_targets_include_delta(level):
 def test_era_std_rejects_bad_configuration():
     with pytest.raises(ValueError, match="level"):
         ERAStd(3, -0.5, level="episode")
-    with pytest.raises(ValueError, match="infeasible"):
+    with pytest.raises(ValueError, match=r"target_entropy_per_dim=1\.5 is infeasible"):
         ERAStd(3, 1.5)
+    with pytest.raises(ValueError, match="target_entropy_per_dim must be a real number"):
+        ERAStd(3, "-0.5")
     with pytest.raises(ValueError, match="delta"):
         ERAStd(3, -0.5, delta="sometimes")
     with pytest.raises(ValueError, match="initial_delta"):
         ERAStd(3, 1.0, delta=1.0)  # 1.0 + 1.0 > 1.4189
+
+
+@pytest.mark.parametrize("action_dim", [0, -2, 2.0, "3", True, None])
+def test_era_std_rejects_a_bad_action_dim(action_dim):
+    with pytest.raises(ValueError, match="action_dim must be an int >= 1"):
+        ERAStd(action_dim, -0.5)
+
+
+@pytest.mark.parametrize("level", ["state", "batch"])
+@pytest.mark.parametrize("shape", [(8, 4), (8, 6), (4,), ()])
+def test_era_std_rejects_logits_of_the_wrong_width(level, shape):
+    head = ERAStd(action_dim=5, target_entropy_per_dim=-0.5, level=level)
+    with pytest.raises(ValueError, match=r"std_logits must have shape \(..., action_dim=5\)"):
+        head(torch.zeros(shape))
 
 
 @requires_cuda
