@@ -36,8 +36,10 @@ __all__ = [
     "RUN_KEYS",
     "Estimate",
     "Reference",
+    "RowProblem",
     "area_under_curve",
     "bootstrap_ci",
+    "check_evaluations",
     "curve_bands",
     "final_score",
     "format_number",
@@ -48,6 +50,7 @@ __all__ = [
     "markdown_table",
     "mean",
     "normalize",
+    "read_strict_csv",
     "run_table",
     "save_curves_plot",
     "save_summary_plot",
@@ -212,12 +215,96 @@ def normalize(
 # --------------------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """A line of a CSV file that cannot be trusted (line 0: the file as a whole)."""
+
+    path: Path
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}" if self.line else f"{self.path}: {self.reason}"
+
+
+def read_strict_csv(
+    path: Path, columns: Sequence[str], integer_columns: Sequence[str] = ("global_step",), require_rows: bool = True
+) -> tuple[pd.DataFrame, list[RowProblem]]:
+    """Read a numeric CSV file row by row, keeping only complete rows and naming every other one by its line.
+
+    A row counts only if it ends with a line break (a row cut off while being written may look like a valid shorter
+    number: ``2000,-10`` for ``2000,-1066.3,...``), has exactly the header's fields, every field parses (integers in
+    ``integer_columns``) and is finite, and its ``global_step`` (when a column) is larger than the previous row's.
+
+    :param path: the CSV file.
+    :param columns: the exact header.
+    :param integer_columns: columns that hold integers.
+    :param require_rows: a header without rows is a problem (an evaluation log must have evaluations).
+    :return: the valid rows and the problems (an empty list when the whole file is sound).
+    """
+    empty = pd.DataFrame(columns=list(columns))
+    try:
+        lines = path.read_text(errors="replace").splitlines(keepends=True)
+    except FileNotFoundError:
+        return empty, [RowProblem(path, 0, "missing")]
+    except OSError as error:
+        return empty, [RowProblem(path, 0, f"unreadable ({error})")]
+    if not lines:
+        return empty, [RowProblem(path, 0, "empty (not even a header)")]
+    header = tuple(lines[0].rstrip("\r\n").split(","))
+    if header != tuple(columns):
+        return empty, [RowProblem(path, 1, f"header is {','.join(header)!r}, expected {','.join(columns)!r}")]
+    rows: list[list[float | int]] = []
+    problems: list[RowProblem] = []
+    last_step = None
+    for number, line in enumerate(lines[1:], start=2):
+        reason = None
+        fields = line.rstrip("\r\n").split(",")
+        if not line.endswith(("\n", "\r")):
+            reason = f"row {line!r} is cut off (no line break): the file was truncated while being written"
+        elif len(fields) != len(columns):
+            reason = f"{len(fields)} fields, expected {len(columns)} ({','.join(columns)})"
+        else:
+            values, reason = _parse_row(fields, columns, integer_columns)
+            step = values[columns.index("global_step")] if reason is None and "global_step" in columns else None
+            if step is not None and last_step is not None and step <= last_step:
+                reason = f"global_step {step} does not come after the previous row's {last_step}"
+        if reason is None:
+            rows.append(values)
+            last_step = step
+        else:
+            problems.append(RowProblem(path, number, reason))
+    if require_rows and not rows and not problems:
+        problems.append(RowProblem(path, 1, "header only: no rows"))
+    frame = pd.DataFrame(rows, columns=list(columns)) if rows else empty
+    return frame, problems
+
+
+def _parse_row(
+    fields: Sequence[str], columns: Sequence[str], integer_columns: Sequence[str]
+) -> tuple[list[float | int], str | None]:
+    values: list[float | int] = []
+    for column, raw in zip(columns, fields, strict=True):
+        try:
+            value = int(raw) if column in integer_columns else float(raw)
+        except ValueError:
+            return values, f"{column} is {raw!r}, not {'an integer' if column in integer_columns else 'a number'}"
+        if not np.isfinite(value):
+            return values, f"{column} is {raw!r}, not a finite number"
+        values.append(value)
+    return values, None
+
+
+def check_evaluations(run_dir: Path) -> tuple[pd.DataFrame, list[RowProblem]]:
+    """The run's valid evaluation rows and the problems of its ``evaluations.csv`` (see :func:`read_strict_csv`)."""
+    return read_strict_csv(run_dir / "evaluations.csv", EVALUATION_COLUMNS, ("global_step", "num_episodes"))
+
+
 def load_evaluations(run_dir: Path) -> pd.DataFrame:
-    """Read a run's ``evaluations.csv`` and check it has the contract's columns."""
-    evaluations = pd.read_csv(run_dir / "evaluations.csv")
-    missing = set(EVALUATION_COLUMNS) - set(evaluations.columns)
-    if missing:
-        raise ValueError(f"{run_dir / 'evaluations.csv'} lacks columns {sorted(missing)}.")
+    """Read a run's ``evaluations.csv``; a ``ValueError`` names the file and every line that is not a complete row."""
+    evaluations, problems = check_evaluations(run_dir)
+    if problems:
+        raise ValueError("unreadable evaluations:\n" + "\n".join(map(str, problems)))
     return evaluations
 
 
@@ -260,6 +347,13 @@ def summarize(
     normalised score if every task of the group has a reference, else in raw return (column ``scale``).
     Row order follows first appearance in ``runs``.
     """
+    finite = np.isfinite(runs["final_score"].to_numpy(dtype=float))
+    if not finite.all():
+        unreadable = runs.loc[~finite, list(RUN_KEYS)].to_dict("records")
+        raise ValueError(
+            f"final scores that are not finite would drop out of the means silently: {unreadable}; "
+            "leave these runs out and list them (benchmarks.learning does)."
+        )
     rows = []
     for group, group_runs in runs.groupby("group", sort=False):
         normalised = all(task in references for task in group_runs["task"].unique())

@@ -1,31 +1,38 @@
 """Run a learning-benchmark suite in parallel, resumably, and aggregate it into tables and plots.
 
     python -m benchmarks.learning --suite quick --jobs 2            # run (or resume) and aggregate
-    python -m benchmarks.learning --suite quick --dry-run           # list what is done and what would run
+    python -m benchmarks.learning --suite quick --dry-run           # what is done, resumes, is set aside, would run
     python -m benchmarks.learning --suite quick --aggregate-only    # only rebuild benchmarks/results/quick/
+    python -m benchmarks.learning --suite paper --backend ray --address auto   # the same jobs on a Ray cluster
 
-Every job is one agent process (see :mod:`benchmarks.suites` for the command-line contract) writing into its run
-directory ``<out-dir>/<group>/<run-name>/``, with its stdout and stderr in ``stdout.log`` there. When a process exits 0
-and its ``evaluations.csv`` reaches ``total_timesteps``, the runner writes a ``DONE`` marker. A rerun skips jobs with
-that marker and wipes and reruns every other existing run directory, so an interrupted suite resumes where it stopped.
+Every job is one agent process (see :mod:`benchmarks.suites` for the command-line contract) in its job directory
+``<out-dir>/<group>/<job>/``: the runner's ``job.json`` (command, signature, attempts) and ``stdout.log``, and the
+agent's run directory ``run/``. When a process exits 0 and its ``evaluations.csv`` is sound (every row complete and
+finite) and reaches ``total_timesteps``, the runner writes ``DONE``.
 
-Results go to ``<results-dir>``: ``runs.csv`` (one row per completed run), ``summary.md`` (provenance and tables),
-``curves.png`` and ``summary.png``.
+Running the suite again never deletes anything:
+
+- a job with ``DONE``, the same command and a sound ``evaluations.csv`` is skipped;
+- a job with ``DONE`` whose command changed or whose ``evaluations.csv`` has a bad line is reported (file and line),
+  moved to ``<job>.set-aside-<UTC time>/`` (the reason in ``SET_ASIDE``) and rerun;
+- an interrupted job (no ``DONE``) continues from its checkpoint with the agent's ``--resume`` when the agent has it,
+  the command is unchanged and the last attempt was not a failed resume; otherwise it is set aside and rerun.
+
+Results go to ``<results-dir>``: ``runs.csv`` (one row per completed run), ``summary.md`` (provenance, tables, runs
+left out and why), ``curves.png`` and ``summary.png``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,12 +43,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks import aggregate
+from benchmarks.backends import JOB_FILE, LOG_FILE, Backend, Launch, LocalBackend, Outcome, RayBackend
 from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
-from benchmarks.suites import SUITES, Job, Suite
+from benchmarks.suites import PYTHON_PLACEHOLDER, SUITES, Job, Suite
 
 DONE_FILE = "DONE"
-JOB_FILE = "job.json"
-LOG_FILE = "stdout.log"
+SET_ASIDE_FILE = "SET_ASIDE"
+CHECKPOINT_FILE = "checkpoint.pt"
+"""The checkpoint an agent writes into its run directory (era_utils' ``Run.save_checkpoint``)."""
 
 SuiteName = Literal["quick", "gpu", "paper"]
 """The keys of :data:`benchmarks.suites.SUITES` (a Literal, so that ``--help`` lists them)."""
@@ -62,11 +71,15 @@ class Args:
     threads_per_job: int | None = None
     """OMP/MKL threads per agent process; None means CPU cores // jobs, at least 1"""
     job_timeout_s: float | None = None
-    """kill a job after this many seconds (it then counts as failed and reruns next time)"""
+    """stop a job after this many seconds (SIGTERM: agents checkpoint; the run continues next time)"""
+    backend: Literal["local", "ray"] = "local"
+    """local: a process pool on this machine; ray: tasks on a Ray cluster (same run directories and results)"""
+    address: str | None = None
+    """--backend ray: the cluster's address (e.g. auto, ray://head:10001); None starts a local Ray instance"""
     dry_run: bool = False
-    """only list which jobs are done and which would run, with their commands"""
+    """only list which jobs are done, which resume and which would run, with their commands; changes nothing"""
     aggregate_only: bool = False
-    """run nothing; aggregate the completed runs under out-dir"""
+    """run nothing and move nothing; aggregate the completed runs under out-dir"""
     last_k_evals: int = 1
     """final score of a run = mean of its last k evaluations"""
     bootstrap_reps: int = 2000
@@ -77,6 +90,21 @@ class Args:
     """coverage of the confidence intervals"""
     python: str = sys.executable
     """interpreter that runs the agents"""
+
+    def check(self) -> None:
+        """Reject settings that cannot work, naming the flag."""
+        if self.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {self.jobs}")
+        if self.threads_per_job is not None and self.threads_per_job < 1:
+            raise ValueError(f"--threads-per-job must be >= 1, got {self.threads_per_job}")
+        if self.job_timeout_s is not None and self.job_timeout_s <= 0:
+            raise ValueError(f"--job-timeout-s must be > 0, got {self.job_timeout_s}")
+        if self.last_k_evals < 1:
+            raise ValueError(f"--last-k-evals must be >= 1, got {self.last_k_evals}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"--confidence must be in (0, 1), got {self.confidence}")
+        if self.address is not None and self.backend != "ray":
+            raise ValueError("--address only applies to --backend ray")
 
 
 @dataclass(frozen=True)
@@ -89,33 +117,138 @@ class JobResult:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Completion markers
+# The state of a job directory
 # --------------------------------------------------------------------------------------------------------------------
 
+Status = Literal["new", "done", "invalid", "partial"]
 
-def final_evaluation_step(run_dir: Path) -> int | None:
-    """Largest ``global_step`` in the run's ``evaluations.csv``; None if it is missing, empty or unreadable."""
+
+@dataclass(frozen=True)
+class JobState:
+    """What is on disk for a job.
+
+    - ``new``: no job directory.
+    - ``done``: ``DONE``, the same command, and a sound ``evaluations.csv`` that reaches the budget.
+    - ``invalid``: ``DONE``, but one of those fails (``reason`` says which, with file and line): never deleted, set
+      aside and rerun.
+    - ``partial``: no ``DONE`` (interrupted, failed, timed out): ``resume`` says whether the agent's ``--resume``
+      continues it, else ``reason`` says why it is set aside and rerun.
+    """
+
+    status: Status
+    reason: str | None = None
+    resume: bool = False
+
+
+def read_job_metadata(job_dir: Path) -> dict[str, object] | None:
+    """The runner's ``job.json`` of a job directory; None when it is missing or unreadable."""
     try:
-        steps = pd.read_csv(run_dir / "evaluations.csv")["global_step"]
-    except (OSError, ValueError, KeyError, pd.errors.EmptyDataError):
+        metadata = json.loads((job_dir / JOB_FILE).read_text())
+    except (OSError, ValueError):
         return None
-    return int(steps.max()) if len(steps) else None
+    return metadata if isinstance(metadata, dict) else None
+
+
+def command_change(job: Job, metadata: dict[str, object] | None) -> str | None:
+    """Why the run on disk was made by another command than the job's current one (None: same command)."""
+    if metadata is None:
+        return f"no readable {JOB_FILE}: unknown command"
+    recorded = metadata.get("signature")
+    current = job.signature()
+    if recorded == current:
+        return None
+    if not isinstance(recorded, list):
+        return f"{JOB_FILE} records no command signature (written by an older runner)"
+    removed = [part for part in recorded if part not in current]
+    added = [part for part in current if part not in recorded]
+    return f"command changed (was {shlex.join(map(str, recorded))}; now without {removed}, with {added})"
+
+
+def evaluation_problem(job: Job) -> str | None:
+    """Why the run's ``evaluations.csv`` does not show a finished run (file and line), or None."""
+    evaluations, problems = aggregate.check_evaluations(job.run_dir)
+    if problems:
+        shown = "; ".join(map(str, problems[:3])) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        return f"unreadable evaluations: {shown}"
+    final_step = int(evaluations["global_step"].max())
+    if final_step < job.total_timesteps:
+        return f"its last evaluation is at step {final_step} < total_timesteps {job.total_timesteps}"
+    return None
+
+
+def inspect_job(job: Job, supports_resume: Callable[[Job], bool] = lambda job: False) -> JobState:
+    """Classify the job directory (reads only; see :class:`JobState`).
+
+    :param supports_resume: whether the job's agent has ``--resume`` (asked only for partial runs with a checkpoint).
+    """
+    if not job.job_dir.exists():
+        return JobState("new")
+    metadata = read_job_metadata(job.job_dir)
+    changed = command_change(job, metadata)
+    if (job.job_dir / DONE_FILE).is_file():
+        reason = changed or evaluation_problem(job)
+        return JobState("invalid", reason) if reason else JobState("done")
+    if changed:
+        return JobState("partial", f"cannot resume: {changed}")
+    if not (job.run_dir / CHECKPOINT_FILE).is_file():
+        return JobState("partial", "interrupted before its first checkpoint")
+    attempts = metadata.get("attempts") or [{}]
+    last = attempts[-1]
+    if last.get("kind") == "resume" and isinstance(last.get("outcome"), str) and "exit code" in last["outcome"]:
+        return JobState("partial", f"resuming failed last time ({last['outcome']}; see {LOG_FILE})")
+    if not supports_resume(job):
+        return JobState("partial", f"{job.algorithm.label}'s agent has no --resume")
+    return JobState("partial", resume=True)
 
 
 def is_complete(job: Job) -> bool:
-    """The job finished: the runner wrote its ``DONE`` marker and its evaluations reach the suite's budget.
+    """The job finished: ``DONE``, the same command, and sound evaluations that reach the budget."""
+    return inspect_job(job).status == "done"
 
-    Checking the budget as well means that changing a suite's ``total_timesteps`` reruns its old runs.
+
+def read_done_marker(job_dir: Path) -> dict[str, object]:
+    """The JSON content of a job's ``DONE`` marker (wall time, finish time, hardware)."""
+    return json.loads((job_dir / DONE_FILE).read_text())
+
+
+def set_aside(job_dir: Path, reason: str) -> Path:
+    """Move a job directory to a sibling named ``<name>.set-aside-<UTC time>`` with the reason in ``SET_ASIDE``.
+
+    Nothing is deleted: the runner sets a run aside instead, and the suite's job list never includes such siblings.
     """
-    if not (job.run_dir / DONE_FILE).is_file():
-        return False
-    final_step = final_evaluation_step(job.run_dir)
-    return final_step is not None and final_step >= job.total_timesteps
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    target = job_dir.with_name(f"{job_dir.name}.set-aside-{stamp}")
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = job_dir.with_name(f"{job_dir.name}.set-aside-{stamp}-{suffix}")
+    job_dir.rename(target)
+    (target / SET_ASIDE_FILE).write_text(f"set aside {utc_now().isoformat(timespec='seconds')}: {reason}\n")
+    return target
 
 
-def read_done_marker(run_dir: Path) -> dict[str, object]:
-    """The JSON content of a run's ``DONE`` marker (wall time, finish time, hardware)."""
-    return json.loads((run_dir / DONE_FILE).read_text())
+_RESUME_OPTION = re.compile(r"(^|[\s\[])--resume([\s=\]]|$)", re.MULTILINE)
+"""``--resume`` as an option in a usage or help listing (not inside a sentence's backticks)."""
+
+
+class ResumeSupport:
+    """Whether an algorithm's agent accepts ``--resume`` (its ``--help`` mentions it), asked once per algorithm."""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        self._known: dict[tuple[str, ...], bool] = {}
+
+    def __call__(self, job: Job) -> bool:
+        program = tuple(self.python if part == PYTHON_PLACEHOLDER else part for part in job.algorithm.command)
+        if program not in self._known:
+            try:
+                result = subprocess.run(
+                    [*program, "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+                )
+                self._known[program] = result.returncode == 0 and _RESUME_OPTION.search(result.stdout) is not None
+            except (OSError, subprocess.TimeoutExpired):
+                self._known[program] = False
+        return self._known[program]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -123,114 +256,98 @@ def read_done_marker(run_dir: Path) -> dict[str, object]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-class JobPool:
-    """Runs jobs as subprocesses (one thread waits on each) and can stop all of them at once."""
+class Runner:
+    """Turns jobs into launches (resume or fresh start, runs set aside first) and judges how they ended."""
 
-    def __init__(self, python: str, env: dict[str, str], timeout_s: float | None, hardware: str) -> None:
+    def __init__(self, python: str, env: dict[str, str], timeout_s: float | None, threads: int, hardware: str) -> None:
         self.python = python
         self.env = env
         self.timeout_s = timeout_s
+        self.threads = threads
         self.hardware = hardware
-        self._lock = threading.Lock()
-        self._live: set[subprocess.Popen] = set()
-        self._stopping = False
+        self.supports_resume = ResumeSupport(python)
 
-    def run(self, job: Job) -> JobResult:
-        """Start from an empty run directory, run the agent, and mark the run ``DONE`` if it completed."""
-        if job.run_dir.exists():
-            shutil.rmtree(job.run_dir)  # a partial run: results of an interrupted process cannot be trusted
-        job.run_dir.mkdir(parents=True)
-        command = job.command(self.python)
-        (job.run_dir / JOB_FILE).write_text(json.dumps(_job_metadata(job, command), indent=2))
-        start = time.monotonic()
-        with open(job.run_dir / LOG_FILE, "w") as log:
-            with self._lock:
-                if self._stopping:
-                    return JobResult(job, 0.0, "not started: the benchmark was interrupted")
-                process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-                self._live.add(process)
-            try:
-                returncode = process.wait(timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                returncode = None
-            finally:
-                with self._lock:
-                    self._live.discard(process)
-        wall_time_s = time.monotonic() - start
-        problem = self._problem(job, returncode)
+    def prepare(self, job: Job, console: Console) -> Launch | None:
+        """Set aside what cannot be continued and say how to start the job; None if it is done."""
+        state = inspect_job(job, self.supports_resume)
+        if state.status == "done":
+            return None
+        if state.reason is not None:
+            target = set_aside(job.job_dir, state.reason)
+            console.print(f"[yellow]set aside[/] {job.group.name}/{job.run_name} -> {target.name}: {state.reason}")
+        attempts = list(read_job_metadata(job.job_dir).get("attempts", [])) if state.resume else []
+        attempts.append({"kind": "resume" if state.resume else "fresh", "started_at": _now()})
+        command = job.resume_command(self.python) if state.resume else job.command(self.python)
+        metadata = {
+            "group": job.group.name,
+            "algorithm": job.algorithm.label,
+            "task": job.task,
+            "seed": job.seed,
+            "total_timesteps": job.total_timesteps,
+            "command": shlex.join(command),
+            "signature": job.signature(),
+            "attempts": attempts,
+        }
+        return Launch(tuple(command), job.job_dir, metadata, state.resume, REPO_ROOT, self.env, self.timeout_s,
+                      self.threads)  # fmt: skip
+
+    def finish(self, job: Job, launch: Launch, outcome: Outcome) -> JobResult:
+        """Record the attempt's outcome in ``job.json`` and write ``DONE`` if the run is complete and sound."""
+        if not outcome.started:
+            return JobResult(job, 0.0, "not started: the benchmark was interrupted")
+        problem = self._problem(job, outcome.returncode)
+        attempts = launch.metadata["attempts"]
+        attempts[-1].update(wall_time_s=round(outcome.wall_time_s, 1), outcome=problem or "complete")
+        (job.job_dir / JOB_FILE).write_text(json.dumps(launch.metadata, indent=2))
         if problem is None:
             marker = {
-                "wall_time_s": round(wall_time_s, 1),
-                "finished_at": utc_now().isoformat(timespec="seconds"),
+                "wall_time_s": round(sum(attempt.get("wall_time_s", 0.0) for attempt in attempts), 1),
+                "attempts": len(attempts),
+                "finished_at": _now(),
                 "hardware": self.hardware,
             }
-            (job.run_dir / DONE_FILE).write_text(json.dumps(marker, indent=2))
-        return JobResult(job, wall_time_s, problem)
-
-    def stop(self) -> None:
-        """Start no new job and terminate the running ones (their run directories stay partial and will rerun)."""
-        with self._lock:
-            self._stopping = True
-            for process in self._live:
-                process.terminate()
+            (job.job_dir / DONE_FILE).write_text(json.dumps(marker, indent=2))
+        return JobResult(job, outcome.wall_time_s, problem)
 
     def _problem(self, job: Job, returncode: int | None) -> str | None:
         if returncode is None:
             return f"timed out after {self.timeout_s:g} s"
         if returncode != 0:
             return f"exit code {returncode}"
-        final_step = final_evaluation_step(job.run_dir)
-        if final_step is None:
-            return "exited 0 but wrote no readable evaluations.csv"
-        if final_step < job.total_timesteps:
-            return f"exited 0 but its last evaluation is at step {final_step} < total_timesteps {job.total_timesteps}"
-        return None
+        problem = evaluation_problem(job)
+        return None if problem is None else f"exited 0 but {problem}"
 
 
-def _job_metadata(job: Job, command: list[str]) -> dict[str, object]:
-    return {
-        "group": job.group.name,
-        "algorithm": job.algorithm.label,
-        "task": job.task,
-        "seed": job.seed,
-        "total_timesteps": job.total_timesteps,
-        "command": shlex.join(command),
-    }
+def _now() -> str:
+    return utc_now().isoformat(timespec="seconds")
 
 
 def job_environment(threads_per_job: int) -> dict[str, str]:
-    """The agents' environment: this one, with the thread count of the numeric libraries capped per job."""
-    env = dict(os.environ)
+    """Variables set for every agent: the thread count of the numeric libraries capped per job."""
     # Without a cap, every process starts one thread per core and parallel jobs oversubscribe the CPU.
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[variable] = str(threads_per_job)
+    variables = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    env = {variable: str(threads_per_job) for variable in variables}
     env["PYTHONUNBUFFERED"] = "1"  # stdout.log follows progress live
     return env
 
 
-def run_jobs(jobs: Sequence[Job], pool: JobPool, parallel: int, console: Console) -> list[JobResult]:
-    """Run ``jobs`` with at most ``parallel`` at a time, showing progress; Ctrl-C stops everything cleanly."""
+def run_jobs(jobs: Sequence[Job], runner: Runner, backend: Backend, console: Console) -> list[JobResult]:
+    """Run ``jobs`` on ``backend``, showing progress; Ctrl-C stops everything (runs stay partial and resume)."""
+    prepared = [(job, launch) for job in jobs if (launch := runner.prepare(job, console)) is not None]
     results = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    executor = ThreadPoolExecutor(max_workers=parallel)
     try:
         with Progress(*columns, console=console) as progress:
-            bar = progress.add_task("jobs finished", total=len(jobs))
-            futures = [executor.submit(pool.run, job) for job in jobs]
-            for future in as_completed(futures):
-                result = future.result()
+            bar = progress.add_task("jobs finished", total=len(prepared))
+            for index, outcome in backend.run([launch for _, launch in prepared]):
+                result = runner.finish(*prepared[index], outcome)
                 results.append(result)
                 progress.console.print(_describe(result))
                 progress.advance(bar)
     except KeyboardInterrupt:
         console.print("[bold red]Interrupted[/]: stopping running jobs; rerun the same command to resume.")
-        executor.shutdown(wait=False, cancel_futures=True)
-        pool.stop()
+        backend.stop()
         raise
-    finally:
-        executor.shutdown(wait=True)
     return results
 
 
@@ -239,7 +356,7 @@ def _describe(result: JobResult) -> str:
     name = f"{job.group.name}/{job.run_name}"
     if result.problem is None:
         return f"[green]done[/]   {name} ({result.wall_time_s / 60:.1f} min)"
-    return f"[red]failed[/] {name}: {result.problem} (log: {job.run_dir / LOG_FILE})"
+    return f"[red]failed[/] {name}: {result.problem} (log: {job.job_dir / LOG_FILE})"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -253,13 +370,12 @@ def _describe(result: JobResult) -> str:
 
 
 def collect_evaluations(jobs: Sequence[Job]) -> pd.DataFrame:
-    """Evaluations of all completed jobs, with the run keys as columns."""
+    """Evaluations of the given (completed) jobs, with the run keys as columns."""
     frames = []
     for job in jobs:
-        if is_complete(job):
-            evaluations = aggregate.load_evaluations(job.run_dir)
-            keys = {"group": job.group.name, "task": job.task, "algorithm": job.algorithm.label, "seed": job.seed}
-            frames.append(evaluations.assign(**keys))
+        evaluations = aggregate.load_evaluations(job.run_dir)
+        keys = {"group": job.group.name, "task": job.task, "algorithm": job.algorithm.label, "seed": job.seed}
+        frames.append(evaluations.assign(**keys))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -273,16 +389,21 @@ def write_results(
 ) -> pd.DataFrame:
     """Aggregate the completed jobs into ``runs.csv``, ``summary.md``, ``curves.png`` and ``summary.png``.
 
+    Runs marked ``DONE`` that cannot be counted (unreadable rows, another command) are left out and listed in
+    ``summary.md`` with the reason, file and line: never dropped silently.
+
     :return: the summary (one row per task x algorithm, plus aggregate rows).
     """
     results_dir.mkdir(parents=True, exist_ok=True)
-    completed = [job for job in jobs if is_complete(job)]
+    states = {job: inspect_job(job) for job in jobs}
+    completed = [job for job in jobs if states[job].status == "done"]
+    left_out = {job: states[job].reason for job in jobs if states[job].status == "invalid"}
     evaluations = collect_evaluations(completed)
     summary = pd.DataFrame()
     runs = pd.DataFrame()
     if completed:
         runs = aggregate.run_table(evaluations, last_k=args.last_k_evals)
-        markers = [read_done_marker(job.run_dir) for job in completed]
+        markers = [read_done_marker(job.job_dir) for job in completed]
         runs["wall_time_s"] = [marker["wall_time_s"] for marker in markers]
         runs["run_dir"] = [_display_path(job.run_dir) for job in completed]
         stats = {"reps": args.bootstrap_reps, "confidence": args.confidence, "seed": args.bootstrap_seed}
@@ -291,7 +412,7 @@ def write_results(
         aggregate.save_curves_plot(bands, results_dir / "curves.png", confidence=args.confidence)
         aggregate.save_summary_plot(summary, results_dir / "summary.png", confidence=args.confidence)
     runs.to_csv(results_dir / "runs.csv", index=False)
-    report = summary_markdown(suite, jobs, completed, summary, args, command, wall_time_s)
+    report = summary_markdown(suite, jobs, completed, left_out, summary, args, command, wall_time_s)
     (results_dir / "summary.md").write_text(report)
     return summary
 
@@ -300,13 +421,14 @@ def summary_markdown(
     suite: Suite,
     jobs: Sequence[Job],
     completed: Sequence[Job],
+    left_out: dict[Job, str | None],
     summary: pd.DataFrame,
     args: Args,
     command: str,
     wall_time_s: float | None,
 ) -> str:
-    """``summary.md``: provenance, method, one table per group and the two figures."""
-    markers = [read_done_marker(job.run_dir) for job in completed]
+    """``summary.md``: provenance, method, one table per group, the runs left out and the two figures."""
+    markers = [read_done_marker(job.job_dir) for job in completed]
     hardware = sorted({str(marker["hardware"]) for marker in markers}) or [hardware_description()]
     finished = sorted(str(marker["finished_at"]) for marker in markers)
     summed_minutes = sum(float(marker["wall_time_s"]) for marker in markers) / 60
@@ -341,6 +463,10 @@ def summary_markdown(
         rows = summary[summary["group"] == group.name] if len(summary) else summary
         lines.append(aggregate.format_summary_table(rows, args.confidence) if len(rows) else "No completed runs yet.")
         lines += _reference_notes(group.tasks)
+    if left_out:
+        note = "Marked `DONE` but not counted (running the suite again sets them aside and reruns them):"
+        lines += ["", "## Runs left out", "", note, ""]
+        lines += [f"- `{job.group.name}/{job.run_name}`: {reason}" for job, reason in left_out.items()]
     if completed:
         lines += ["", "![Learning curves](curves.png)", "", "![Aggregate scores](summary.png)"]
     return "\n".join(lines) + "\n"
@@ -381,20 +507,36 @@ def _display_path(path: Path) -> str:
 
 
 def print_plan(jobs: Sequence[Job], python: str, console: Console) -> None:
-    """List every job as done, rerun (partial directory) or new, with the command of those that would run."""
+    """List every job as done, resume, set aside and rerun, or new, with the command of those that would run."""
+    supports_resume = ResumeSupport(python)
+    pending = 0
     for job in jobs:
         name = f"{job.group.name}/{job.run_name}"
-        if is_complete(job):
-            console.print(f"[green]done[/]  {name}")
+        state = inspect_job(job, supports_resume)
+        if state.status == "done":
+            console.print(f"[green]done[/]   {name}")
             continue
-        status = "[yellow]rerun[/]" if job.run_dir.exists() else "[cyan]new[/]  "
-        console.print(f"{status} {name}\n      {shlex.join(job.command(python))}", highlight=False, soft_wrap=True)
-    pending = sum(not is_complete(job) for job in jobs)
+        pending += 1
+        if state.resume:
+            status, command = "[cyan]resume[/]", job.resume_command(python)
+        elif state.reason is not None:
+            status, command = f"[yellow]set aside and rerun[/] ({state.reason})", job.command(python)
+        else:
+            status, command = "[cyan]new[/]   ", job.command(python)
+        console.print(f"{status} {name}\n      {shlex.join(command)}", highlight=False, soft_wrap=True)
     console.print(f"{pending} of {len(jobs)} jobs would run.")
+
+
+def make_backend(args: Args) -> Backend:
+    """The process pool, or Ray when ``--backend ray``."""
+    if args.backend == "ray":
+        return RayBackend(args.jobs, args.address, REPO_ROOT)
+    return LocalBackend(args.jobs)
 
 
 def run_benchmark(args: Args, suite: Suite, command: str, console: Console | None = None) -> int:
     """Run the suite's unfinished jobs (unless ``aggregate_only``), then aggregate; 1 if any job failed, else 0."""
+    args.check()
     console = console or Console()
     out_dir = args.out_dir or REPO_ROOT / "benchmarks" / "runs" / suite.name
     results_dir = args.results_dir or REPO_ROOT / "benchmarks" / "results" / suite.name
@@ -408,9 +550,9 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
         pending = [job for job in jobs if not is_complete(job)]
         console.print(f"Suite {suite.name}: {len(jobs) - len(pending)} of {len(jobs)} jobs already done.")
         threads = args.threads_per_job or max(1, (os.cpu_count() or 1) // args.jobs)
-        pool = JobPool(args.python, job_environment(threads), args.job_timeout_s, hardware_description())
+        runner = Runner(args.python, job_environment(threads), args.job_timeout_s, threads, hardware_description())
         start = time.monotonic()
-        results = run_jobs(pending, pool, args.jobs, console)
+        results = run_jobs(pending, runner, make_backend(args), console)
         wall_time_s = time.monotonic() - start
         failed = [result for result in results if result.problem is not None]
     write_results(suite, jobs, results_dir, args, command, wall_time_s)
@@ -427,6 +569,11 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = tyro.cli(Args, args=argv)
+    try:
+        args.check()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     # Treat SIGTERM like Ctrl-C so that a killed runner also stops its agents instead of orphaning them.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     command = shlex.join(["python", "-m", "benchmarks.learning", *argv])

@@ -8,7 +8,9 @@ the runner appends to an algorithm's command::
     --eval-episodes K (--cuda | --no-cuda) --no-progress
 
 and the agent writes ``episodes.csv``, ``evaluations.csv`` (ending with an evaluation at ``total_timesteps`` or
-later), ``config.json`` and TensorBoard events into ``DIR/NAME``.
+later), ``config.json`` and TensorBoard events into ``DIR/NAME`` (the runner passes ``--log-dir <job directory>
+--run-name run``). Agents that also accept ``--resume DIR/NAME`` are continued from their last checkpoint
+(``DIR/NAME/checkpoint.pt``) after an interruption; others are rerun.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SUITES", "Algorithm", "Group", "Job", "Suite"]
+__all__ = ["AGENT_RUN_NAME", "SUITES", "Algorithm", "Group", "Job", "Suite"]
 
 PYTHON_PLACEHOLDER = "{python}"
 """Stands for the interpreter that runs the benchmark in an :class:`Algorithm` command."""
@@ -84,9 +86,17 @@ class Suite:
         return sorted(jobs, key=lambda job: job.seed)
 
 
+AGENT_RUN_NAME = "run"
+"""The agent's run directory inside a job directory. The runner keeps its own files (``job.json``, ``stdout.log``,
+``DONE``) beside it, because an agent refuses to start a new run in a directory that already exists."""
+
+JOB_DIR_PLACEHOLDER = "{job_dir}"
+"""Stands for the job directory in :meth:`Job.signature`, so that moving the runs does not change a job's identity."""
+
+
 @dataclass(frozen=True)
 class Job:
-    """One training run: an algorithm on a task with a seed."""
+    """One training run: an algorithm on a task with a seed, in ``<log_dir>/<run_name>/`` (the job directory)."""
 
     group: Group
     algorithm: Algorithm
@@ -99,28 +109,46 @@ class Job:
         return f"{self.algorithm.slug}__{slugify(self.task)}__s{self.seed}"
 
     @property
-    def run_dir(self) -> Path:
+    def job_dir(self) -> Path:
+        """The runner's directory of this job: ``job.json``, ``stdout.log``, ``DONE`` and the agent's run."""
         return self.log_dir / self.run_name
+
+    @property
+    def run_dir(self) -> Path:
+        """The agent's run directory (``evaluations.csv``, ``entropy.csv``, checkpoints, TensorBoard events)."""
+        return self.job_dir / AGENT_RUN_NAME
 
     @property
     def total_timesteps(self) -> int:
         return self.group.total_timesteps
 
-    def command(self, python: str) -> list[str]:
-        """The full command line: the algorithm's command followed by the contract's arguments."""
+    def command(self, python: str, job_dir: str | None = None) -> list[str]:
+        """The full command line: the algorithm's command followed by the contract's arguments.
+
+        :param python: interpreter substituted for ``{python}``.
+        :param job_dir: written as ``--log-dir``; None means this job's directory.
+        """
         program = [python if part == PYTHON_PLACEHOLDER else part for part in self.algorithm.command]
         return [
             *program,
             *("--env-id", self.task),
             *("--seed", str(self.seed)),
             *("--total-timesteps", str(self.group.total_timesteps)),
-            *("--log-dir", str(self.log_dir)),
-            *("--run-name", self.run_name),
+            *("--log-dir", str(self.job_dir) if job_dir is None else job_dir),
+            *("--run-name", AGENT_RUN_NAME),
             *("--eval-every", str(self.group.eval_every)),
             *("--eval-episodes", str(self.group.eval_episodes)),
             "--cuda" if self.algorithm.cuda else "--no-cuda",
             "--no-progress",
         ]
+
+    def signature(self) -> list[str]:
+        """What makes a finished run count for this job: the command, independent of interpreter and location."""
+        return self.command(PYTHON_PLACEHOLDER, JOB_DIR_PLACEHOLDER)
+
+    def resume_command(self, python: str) -> list[str]:
+        """The command that continues this job's interrupted run from its last checkpoint."""
+        return [*self.command(python), "--resume", str(self.run_dir)]
 
 
 # --------------------------------------------------------------------------------------------------------------------

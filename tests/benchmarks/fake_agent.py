@@ -1,12 +1,17 @@
 """A stand-in agent for the runner tests: obeys the agents' command-line contract and writes synthetic results fast.
 
 Returns grow linearly with the step, are 1.5x higher without ``--no-era`` and shift by the seed, so tests can
-predict the final scores: ``final = (100 or 150) + seed``.
+predict the final scores: ``final = (100 or 150) + seed``. Like the real agents it refuses to start a new run in an
+existing directory, writes a checkpoint (here: the step, as JSON) after every evaluation and continues a run with
+``--resume RUN_DIR``, dropping rows logged after the checkpoint. With ``--no-resume-support`` it behaves like an agent
+without ``--resume`` (its ``--help`` does not mention it).
 
-Test hooks (environment variables):
+Test hooks (environment variables); jobs are named by their job directory (the parent of the run directory):
 
-- ``FAKE_AGENT_CALLS``: append the run name to this file at every start (to count which jobs ran).
-- ``FAKE_AGENT_FAIL``: exit 1 without writing evaluations when the run name equals this value.
+- ``FAKE_AGENT_CALLS``: append ``<job>`` (``<job> --resume`` when resuming) to this file at every start.
+- ``FAKE_AGENT_FAIL``: exit 1 without writing evaluations when the job equals this value.
+- ``FAKE_AGENT_STOP``: ``<job>:<step>``: a fresh run of that job exits 3 right after its checkpoint at ``step``, as if
+  it had been killed.
 """
 
 from __future__ import annotations
@@ -18,20 +23,28 @@ import os
 import sys
 from pathlib import Path
 
+EVALUATIONS_HEADER = ["global_step", "mean_return", "std_return", "num_episodes"]
+
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
+    resumable = "--no-resume-support" not in sys.argv
+    parser = argparse.ArgumentParser(description="A stand-in agent for the runner tests.")
     parser.add_argument("--env-id", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--total-timesteps", type=int, required=True)
     parser.add_argument("--no-era", action="store_true")
+    parser.add_argument("--no-resume-support", action="store_true")
     parser.add_argument("--log-dir", type=Path, required=True)
     parser.add_argument("--run-name", required=True)
     parser.add_argument("--eval-every", type=int, required=True)
     parser.add_argument("--eval-episodes", type=int, required=True)
     parser.add_argument("--cuda", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
-    return parser.parse_args()
+    if resumable:
+        parser.add_argument("--resume", type=Path, default=None)
+    args = parser.parse_args()
+    args.resume = getattr(args, "resume", None)
+    return args
 
 
 def expected_return(step: int, total_timesteps: int, seed: int, era: bool) -> float:
@@ -41,29 +54,38 @@ def expected_return(step: int, total_timesteps: int, seed: int, era: bool) -> fl
 
 def main() -> int:
     args = parse_args()
+    run_dir = args.log_dir / args.run_name
+    job = args.log_dir.name
     if calls := os.environ.get("FAKE_AGENT_CALLS"):
         with open(calls, "a") as file:
-            file.write(args.run_name + "\n")
-    if os.environ.get("FAKE_AGENT_FAIL") == args.run_name:
+            file.write(job + (" --resume" if args.resume else "") + "\n")
+    if os.environ.get("FAKE_AGENT_FAIL") == job:
         print("fake failure", file=sys.stderr)
         return 1
-    run_dir = args.log_dir / args.run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
+    stop_job, _, stop_step = os.environ.get("FAKE_AGENT_STOP", "").partition(":")
+    start_step = 0
+    if args.resume is not None:
+        start_step = json.loads((args.resume / "checkpoint.pt").read_text())["step"]
+        with open(run_dir / "evaluations.csv") as file:
+            kept = [row for row in list(csv.reader(file))[1:] if int(row[0]) <= start_step]
+    else:
+        run_dir.mkdir(parents=True)  # refuses an existing run directory, as the agents do
+        (run_dir / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}))
+        kept = []
     era = not args.no_era
-    (run_dir / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}))
-    with open(run_dir / "episodes.csv", "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["global_step", "episodic_return", "episodic_length"])
-        for step in range(100, args.total_timesteps + 1, 100):
-            writer.writerow([step, expected_return(step, args.total_timesteps, args.seed, era), 100])
     eval_steps = [*range(args.eval_every, args.total_timesteps, args.eval_every), args.total_timesteps]
     with open(run_dir / "evaluations.csv", "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["global_step", "mean_return", "std_return", "num_episodes"])
-        for step in eval_steps:
+        writer.writerows([EVALUATIONS_HEADER, *kept])
+        for step in (step for step in eval_steps if step > start_step):
             mean_return = expected_return(step, args.total_timesteps, args.seed, era)
             writer.writerow([step, mean_return, 1.0, args.eval_episodes])
-    print(f"fake agent finished {args.run_name}")
+            file.flush()
+            (run_dir / "checkpoint.pt").write_text(json.dumps({"step": step}))
+            if args.resume is None and job == stop_job and step >= int(stop_step):
+                print(f"fake agent stopped at {step}")
+                return 3
+    print(f"fake agent finished {job}")
     return 0
 
 

@@ -239,3 +239,85 @@ def test_curve_bands_average_seeds_on_the_common_step_range():
     assert np.all(bands["lo"] <= bands["mean"]) and np.all(bands["mean"] <= bands["hi"])
     np.testing.assert_allclose(bands["hi"] - bands["lo"], 10.0)  # two seeds 10 apart: CI spans both
     assert set(bands["runs"]) == {2}
+
+
+# --- strict CSV reading ----------------------------------------------------------------------------------------------
+
+HEADER = "global_step,mean_return,std_return,num_episodes\n"
+
+
+def _problems(tmp_path, text: str) -> tuple[pd.DataFrame, list[str]]:
+    path = tmp_path / "evaluations.csv"
+    path.write_text(text)
+    frame, problems = aggregate.check_evaluations(tmp_path)
+    return frame, [f"{p.line}: {p.reason}" for p in problems]
+
+
+def test_strict_csv_keeps_complete_rows(tmp_path):
+    frame, problems = _problems(tmp_path, HEADER + "1000,-500.5,3.0,10\n2000,-1066.25,4.0,10\n")
+    assert problems == []
+    assert list(frame["mean_return"]) == [-500.5, -1066.25]
+    assert frame["global_step"].dtype.kind == "i"
+
+
+def test_strict_csv_names_a_row_with_an_extra_field(tmp_path):
+    frame, problems = _problems(tmp_path, HEADER + "1000,-500.5,3.0,10,7\n2000,-1066.25,4.0,10\n")
+    assert problems == ["2: 5 fields, expected 4 (global_step,mean_return,std_return,num_episodes)"]
+    assert list(frame["global_step"]) == [2000]
+
+
+def test_strict_csv_names_a_row_with_missing_fields(tmp_path):
+    # The case: the true final row "2000,-1066,..." arrived as "2000,-10".
+    _, problems = _problems(tmp_path, HEADER + "1000,-500.5,3.0,10\n2000,-10\n")
+    assert problems == ["3: 2 fields, expected 4 (global_step,mean_return,std_return,num_episodes)"]
+
+
+def test_strict_csv_names_a_last_row_without_line_break(tmp_path):
+    _, problems = _problems(tmp_path, HEADER + "1000,-500.5,3.0,10\n2000,-1066.25,4.0,1")
+    # "...,4.0,10" lost its last character: four valid-looking fields, but the row never got its line break.
+    assert problems == [
+        "3: row '2000,-1066.25,4.0,1' is cut off (no line break): the file was truncated while being written"
+    ]
+
+
+def test_strict_csv_names_garbage(tmp_path):
+    _, problems = _problems(tmp_path, HEADER + "\x00\x00garbage\n")
+    assert problems == ["2: 1 fields, expected 4 (global_step,mean_return,std_return,num_episodes)"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "abc", ""])
+def test_strict_csv_names_a_return_that_is_not_a_finite_number(tmp_path, value):
+    frame, problems = _problems(tmp_path, HEADER + f"1000,{value},3.0,10\n")
+    assert len(problems) == 1 and problems[0].startswith(f"2: mean_return is {value!r}, not a")
+    assert frame.empty
+
+
+def test_strict_csv_names_a_header_without_rows(tmp_path):
+    assert _problems(tmp_path, HEADER)[1] == ["1: header only: no rows"]
+
+
+def test_strict_csv_names_a_wrong_header(tmp_path):
+    _, problems = _problems(tmp_path, "step,return\n1000,3.0\n")
+    assert problems == ["1: header is 'step,return', expected 'global_step,mean_return,std_return,num_episodes'"]
+
+
+def test_strict_csv_names_steps_that_go_backwards(tmp_path):
+    _, problems = _problems(tmp_path, HEADER + "2000,1.0,0.0,10\n1000,2.0,0.0,10\n")
+    assert problems == ["3: global_step 1000 does not come after the previous row's 2000"]
+
+
+def test_strict_csv_missing_file(tmp_path):
+    frame, problems = aggregate.check_evaluations(tmp_path)
+    assert frame.empty and [str(p) for p in problems] == [f"{tmp_path / 'evaluations.csv'}: missing"]
+
+
+def test_load_evaluations_raises_naming_file_and_line(tmp_path):
+    (tmp_path / "evaluations.csv").write_text(HEADER + "1000,nan,3.0,10\n")
+    with pytest.raises(ValueError, match=r"evaluations\.csv:2: mean_return is 'nan'"):
+        aggregate.load_evaluations(tmp_path)
+
+
+def test_summarize_refuses_a_non_finite_final_score_naming_the_run():
+    runs = _runs({"Hopper-v5": {"PPO": [1.0, float("nan")], "PPO-ERA": [2.0]}})
+    with pytest.raises(ValueError, match=r"not finite.*'algorithm': 'PPO', 'seed': 1"):
+        summarize(runs, reps=100)

@@ -1,10 +1,13 @@
-"""The benchmark runner end to end with a fake agent: outputs, resume, partial runs, failures, timeouts, suites."""
+"""The benchmark runner end to end with a fake agent: outputs, resume, runs set aside (never deleted), failures,
+timeouts, suites."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
@@ -14,7 +17,7 @@ from rich.console import Console
 
 from benchmarks import learning
 from benchmarks.learning import Args, is_complete, run_benchmark
-from benchmarks.suites import SUITES, Algorithm, Group, Suite
+from benchmarks.suites import SUITES, Algorithm, Group, Job, Suite
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 TOTAL_TIMESTEPS = 1000
@@ -53,22 +56,29 @@ def _run(tmp_path: Path, suite: Suite, **overrides: object) -> tuple[int, str]:
 
 
 def _started(calls: Path) -> list[str]:
-    return calls.read_text().split()
+    return calls.read_text().splitlines()
 
 
-def test_end_to_end_then_resume_skips_done_jobs_and_reruns_partial_ones(tmp_path, calls):
+def _jobs(tmp_path: Path, suite: Suite) -> dict[str, Job]:
+    return {job.run_name: job for job in suite.jobs((tmp_path / "runs").resolve())}
+
+
+def _set_aside(job: Job) -> list[Path]:
+    """The siblings a job's directory was moved to."""
+    return sorted(job.log_dir.glob(f"{job.run_name}.set-aside-*"))
+
+
+def test_end_to_end_then_a_rerun_starts_nothing(tmp_path, calls):
     suite = _fake_suite()
     code, _ = _run(tmp_path, suite)
     assert code == 0
-    assert sorted(_started(calls)) == [
-        "fake-era__toy-v0__s0",
-        "fake-era__toy-v0__s1",
-        "fake__toy-v0__s0",
-        "fake__toy-v0__s1",
-    ]
-    jobs = suite.jobs((tmp_path / "runs").resolve())
-    assert all(is_complete(job) for job in jobs)
-    assert all((job.run_dir / "stdout.log").read_text().startswith("fake agent finished") for job in jobs)
+    jobs = _jobs(tmp_path, suite)
+    assert sorted(_started(calls)) == sorted(jobs)
+    assert all(is_complete(job) for job in jobs.values())
+    assert all((job.job_dir / "stdout.log").read_text().startswith("fake agent finished") for job in jobs.values())
+    metadata = json.loads(jobs["fake__toy-v0__s0"].job_dir.joinpath("job.json").read_text())
+    assert [attempt["kind"] for attempt in metadata["attempts"]] == ["fresh"]
+    assert metadata["attempts"][0]["outcome"] == "complete"
 
     results = tmp_path / "results"
     runs = pd.read_csv(results / "runs.csv")
@@ -80,6 +90,7 @@ def test_end_to_end_then_resume_skips_done_jobs_and_reruns_partial_ones(tmp_path
     summary = (results / "summary.md").read_text()
     assert "- **Command:** `test command`" in summary
     assert "- **Runs:** 4 of 4 complete\n" in summary
+    assert "Runs left out" not in summary
     table_rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
     assert table_rows == [
         "| Task | Algorithm | Mean [95% CI] | IQM [95% CI] | Runs |",
@@ -89,23 +100,183 @@ def test_end_to_end_then_resume_skips_done_jobs_and_reruns_partial_ones(tmp_path
         "| **Aggregate** (raw return) | Fake-ERA | 150.5 [150.0, 151.0] | 150.5 [150.0, 151.0] | 2 |",
     ]
 
-    # Resume: nothing left to do, nothing starts.
     code, output = _run(tmp_path, suite)
     assert code == 0
     assert "4 of 4 jobs already done" in output
     assert len(_started(calls)) == 4
 
-    # A run directory without DONE (an interrupted run) is wiped and rerun; the others stay untouched.
-    partial = jobs[0].run_dir
-    (partial / "DONE").unlink()
-    (partial / "leftover.txt").write_text("from the interrupted process")
-    done_marker = (jobs[1].run_dir / "DONE").read_text()
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, calls, monkeypatch):
+    suite = _fake_suite(seeds=(0,))
+    monkeypatch.setenv("FAKE_AGENT_STOP", "fake__toy-v0__s0:500")
+    code, output = _run(tmp_path, suite)
+    assert code == 1 and "exit code 3" in output
+    job = _jobs(tmp_path, suite)["fake__toy-v0__s0"]
+    assert not is_complete(job)
+
     code, _ = _run(tmp_path, suite)
     assert code == 0
-    assert _started(calls)[4:] == [jobs[0].run_name]
-    assert is_complete(jobs[0])
-    assert not (partial / "leftover.txt").exists()
-    assert (jobs[1].run_dir / "DONE").read_text() == done_marker
+    assert _started(calls).count("fake__toy-v0__s0") == 1  # started fresh once, then only resumed
+    assert "fake__toy-v0__s0 --resume" in calls.read_text().splitlines()
+    assert is_complete(job) and _set_aside(job) == []
+    evaluations = pd.read_csv(job.run_dir / "evaluations.csv")
+    assert list(evaluations["global_step"]) == [250, 500, 750, 1000]
+    attempts = json.loads((job.job_dir / "job.json").read_text())["attempts"]
+    assert [(a["kind"], a["outcome"]) for a in attempts] == [("fresh", "exit code 3"), ("resume", "complete")]
+    log = (job.job_dir / "stdout.log").read_text()
+    assert "fake agent stopped at 500" in log and "fake agent finished" in log  # appended, not overwritten
+    assert json.loads((job.job_dir / "DONE").read_text())["attempts"] == 2
+
+
+def test_a_partial_run_of_an_agent_without_resume_is_set_aside_and_rerun(tmp_path, calls, monkeypatch):
+    legacy = Algorithm("Legacy", ("{python}", str(FAKE_AGENT), "--no-era", "--no-resume-support"))
+    suite = Suite("toy", "no --resume", (Group("toy", (legacy,), ("Toy-v0",), (0,), TOTAL_TIMESTEPS, 250),))
+    monkeypatch.setenv("FAKE_AGENT_STOP", "legacy__toy-v0__s0:500")
+    assert _run(tmp_path, suite)[0] == 1
+    job = _jobs(tmp_path, suite)["legacy__toy-v0__s0"]
+    monkeypatch.delenv("FAKE_AGENT_STOP")
+    code, output = _run(tmp_path, suite)
+    assert code == 0 and is_complete(job)
+    assert _started(calls) == ["legacy__toy-v0__s0", "legacy__toy-v0__s0"]  # no --resume
+    [aside] = _set_aside(job)
+    assert "Legacy's agent has no --resume" in (aside / "SET_ASIDE").read_text()
+    assert "set aside" in output and aside.name in output
+    kept = pd.read_csv(aside / "run" / "evaluations.csv")
+    assert list(kept["global_step"]) == [250, 500]  # the partial run's rows are all still there
+
+
+def test_a_run_interrupted_before_its_first_checkpoint_is_set_aside(tmp_path, calls):
+    suite = _fake_suite(seeds=(0,))
+    job = _jobs(tmp_path, suite)["fake__toy-v0__s0"]
+    job.run_dir.mkdir(parents=True)
+    (job.run_dir / "leftover.txt").write_text("from an interrupted process")
+    assert _run(tmp_path, suite)[0] == 0
+    [aside] = _set_aside(job)
+    assert (aside / "run" / "leftover.txt").read_text() == "from an interrupted process"
+    assert is_complete(job)
+
+
+def test_a_resume_that_failed_is_not_tried_again(tmp_path, calls, monkeypatch):
+    suite = _fake_suite(seeds=(0,))
+    job = _jobs(tmp_path, suite)["fake__toy-v0__s0"]
+    monkeypatch.setenv("FAKE_AGENT_STOP", f"{job.run_name}:500")
+    _run(tmp_path, suite)
+    monkeypatch.setenv("FAKE_AGENT_FAIL", job.run_name)
+    assert _run(tmp_path, suite)[0] == 1  # the resume fails (e.g. a checkpoint the agent cannot load)
+    monkeypatch.delenv("FAKE_AGENT_FAIL")
+    monkeypatch.delenv("FAKE_AGENT_STOP")
+    assert _run(tmp_path, suite)[0] == 0
+    starts = [call for call in _started(calls) if call.startswith(job.run_name)]
+    assert starts == [job.run_name, f"{job.run_name} --resume", job.run_name]
+    [aside] = _set_aside(job)
+    assert "resuming failed last time (exit code 1" in (aside / "SET_ASIDE").read_text()
+    assert is_complete(job)
+
+
+def _finished(tmp_path: Path, calls: Path) -> tuple[Suite, Job]:
+    suite = _fake_suite()
+    assert _run(tmp_path, suite)[0] == 0
+    return suite, _jobs(tmp_path, suite)["fake-era__toy-v0__s1"]
+
+
+def _replace_evaluations(job: Job, edit: Callable[[str], str]) -> str:
+    path = job.run_dir / "evaluations.csv"
+    text = edit(path.read_text())
+    path.write_text(text)
+    return text
+
+
+def _rerun_sets_aside(tmp_path: Path, suite: Suite, job: Job, calls: Path, expected: str) -> None:
+    """The DONE run with a bad evaluations.csv is reported with its line, moved aside intact, and rerun."""
+    corrupted = (job.run_dir / "evaluations.csv").read_text()
+    assert not is_complete(job)
+    code, output = _run(tmp_path, suite)
+    assert code == 0
+    assert expected in " ".join(output.split())  # rich wraps long lines
+    [aside] = _set_aside(job)
+    assert (aside / "run" / "evaluations.csv").read_text() == corrupted  # set aside, not wiped
+    assert (aside / "DONE").is_file()
+    assert expected in (aside / "SET_ASIDE").read_text()
+    assert _started(calls)[4:] == [job.run_name]
+    assert is_complete(job)
+
+
+def test_a_done_run_with_an_extra_field_is_set_aside_with_file_and_line(tmp_path, calls):
+    suite, job = _finished(tmp_path, calls)
+    _replace_evaluations(job, lambda text: text.replace("500,", "500,7,", 1))
+    _rerun_sets_aside(tmp_path, suite, job, calls, "evaluations.csv:3: 5 fields, expected 4")
+
+
+def test_a_done_run_with_a_garbage_line_is_set_aside_with_file_and_line(tmp_path, calls):
+    suite, job = _finished(tmp_path, calls)
+    _replace_evaluations(job, lambda text: text.replace("\n", "\n#@!garbage,,,\n", 1))
+    _rerun_sets_aside(tmp_path, suite, job, calls, "evaluations.csv:2: global_step is '#@!garbage', not an integer")
+
+
+def test_a_done_run_with_only_a_header_is_set_aside(tmp_path, calls):
+    suite, job = _finished(tmp_path, calls)
+    _replace_evaluations(job, lambda text: text.splitlines(keepends=True)[0])
+    _rerun_sets_aside(tmp_path, suite, job, calls, "evaluations.csv:1: header only: no rows")
+
+
+def test_a_truncated_last_row_is_never_the_final_score(tmp_path, calls):
+    suite, job = _finished(tmp_path, calls)
+    # The last row was being written when the file was copied: "1000,151.0,1.0,2" became "1000,-10" (no line end).
+    _replace_evaluations(job, lambda text: text[: text.rindex("1000,")] + "1000,-10")
+    code, _ = _run(tmp_path, suite, aggregate_only=True)
+    assert code == 0
+    runs = pd.read_csv(tmp_path / "results" / "runs.csv")
+    assert -10.0 not in set(runs["final_score"]) and len(runs) == 3
+    summary = " ".join((tmp_path / "results" / "summary.md").read_text().split())
+    assert "evaluations.csv:5: row '1000,-10' is cut off (no line break)" in summary
+    assert "3 of 4 complete (missing: toy/fake-era__toy-v0__s1)" in summary
+    _rerun_sets_aside(tmp_path, suite, job, calls, "evaluations.csv:5: row '1000,-10' is cut off")
+
+
+def test_a_nan_return_is_listed_and_the_algorithms_aggregate_row_stays(tmp_path, calls):
+    suite, job = _finished(tmp_path, calls)
+    _replace_evaluations(job, lambda text: text.replace("1000,151.0,", "1000,nan,"))
+    code, _ = _run(tmp_path, suite, aggregate_only=True)
+    assert code == 0
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    aggregate_row = "| **Aggregate** (raw return) | Fake-ERA | 150.0 [150.0, 150.0] | 150.0 [150.0, 150.0] | 1 |"
+    assert aggregate_row in summary
+    assert "## Runs left out" in summary
+    assert "evaluations.csv:5: mean_return is 'nan', not a finite number" in " ".join(summary.split())
+
+
+def test_a_done_run_whose_command_changed_is_set_aside_and_rerun(tmp_path, calls):
+    suite, job = _finished(tmp_path, calls)
+    [group] = suite.groups
+    changed = Suite(suite.name, suite.description, (dataclasses.replace(group, eval_episodes=3),))
+    assert all(not is_complete(j) for j in _jobs(tmp_path, changed).values())
+    assert _run(tmp_path, changed)[0] == 0
+    assert len(_started(calls)) == 8  # all four rerun
+    [aside] = _set_aside(job)
+    reason = (aside / "SET_ASIDE").read_text()
+    assert "command changed" in reason and "'2'" in reason and "'3'" in reason
+    assert pd.read_csv(aside / "run" / "evaluations.csv")["num_episodes"].eq(2).all()
+    assert pd.read_csv(job.run_dir / "evaluations.csv")["num_episodes"].eq(3).all()
+
+
+def test_moving_the_runs_keeps_them_done(tmp_path, calls):
+    suite, _ = _finished(tmp_path, calls)
+    (tmp_path / "runs").rename(tmp_path / "moved")
+    args = Args(out_dir=tmp_path / "moved", results_dir=tmp_path / "results", jobs=2, bootstrap_reps=200)
+    assert run_benchmark(args, suite, command="test", console=Console(file=io.StringIO())) == 0
+    assert len(_started(calls)) == 4
+
+
+def test_dry_run_and_aggregate_only_move_nothing(tmp_path, calls):
+    suite, job = _finished(tmp_path, calls)
+    _replace_evaluations(job, lambda text: text + "garbage\n")
+    code, output = _run(tmp_path, suite, dry_run=True)
+    assert code == 0
+    assert "set aside and rerun" in output and "evaluations.csv:6" in " ".join(output.split())
+    assert "1 of 4 jobs would run." in output
+    assert _run(tmp_path, suite, aggregate_only=True)[0] == 0
+    assert _set_aside(job) == [] and (job.job_dir / "DONE").is_file()
+    assert len(_started(calls)) == 4
 
 
 def test_a_failed_job_is_reported_not_marked_done_and_the_rest_is_aggregated(tmp_path, calls, monkeypatch):
@@ -114,9 +285,9 @@ def test_a_failed_job_is_reported_not_marked_done_and_the_rest_is_aggregated(tmp
     code, output = _run(tmp_path, suite)
     assert code == 1
     assert "failed" in output and "exit code 1" in output
-    failed = next(job for job in suite.jobs((tmp_path / "runs").resolve()) if job.run_name == "fake-era__toy-v0__s1")
-    assert not (failed.run_dir / "DONE").exists()
-    assert "fake failure" in (failed.run_dir / "stdout.log").read_text()
+    failed = _jobs(tmp_path, suite)["fake-era__toy-v0__s1"]
+    assert not (failed.job_dir / "DONE").exists()
+    assert "fake failure" in (failed.job_dir / "stdout.log").read_text()
     summary = (tmp_path / "results" / "summary.md").read_text()
     assert "3 of 4 complete (missing: toy/fake-era__toy-v0__s1)" in summary
     assert len(pd.read_csv(tmp_path / "results" / "runs.csv")) == 3
@@ -132,16 +303,11 @@ def test_job_timeout_counts_as_failure(tmp_path):
     assert "No completed runs yet." in (tmp_path / "results" / "summary.md").read_text()
 
 
-def test_done_marker_without_the_final_evaluation_is_not_complete(tmp_path):
-    job = _fake_suite().jobs(tmp_path)[0]
-    job.run_dir.mkdir(parents=True)
-    (job.run_dir / "DONE").write_text(json.dumps({"wall_time_s": 1.0}))
-    assert not is_complete(job)  # no evaluations at all
-    evaluations = "global_step,mean_return,std_return,num_episodes\n250,1.0,0.0,2\n500,2.0,0.0,2\n"
-    (job.run_dir / "evaluations.csv").write_text(evaluations)
-    assert not is_complete(job)  # e.g. the suite's budget was raised since this run finished
-    (job.run_dir / "evaluations.csv").write_text(evaluations + f"{TOTAL_TIMESTEPS},3.0,0.0,2\n")
-    assert is_complete(job)
+def test_done_marker_without_the_final_evaluation_is_not_complete(tmp_path, calls):
+    _, job = _finished(tmp_path, calls)
+    _replace_evaluations(job, lambda text: "".join(text.splitlines(keepends=True)[:3]))
+    assert not is_complete(job)  # e.g. the agent stopped early but exited 0
+    assert "last evaluation is at step 500 < total_timesteps 1000" in learning.inspect_job(job).reason
 
 
 def test_dry_run_lists_the_quick_suite_without_running(tmp_path):
@@ -161,10 +327,12 @@ def test_job_command_follows_the_agent_contract(tmp_path):
         *("py", "agents/sac_era.py", "--no-era"),
         *("--env-id", "dm_control/walker-walk-v0", "--seed", "0"),
         *("--total-timesteps", str(job.total_timesteps)),
-        *("--log-dir", str(tmp_path / "sac"), "--run-name", "sac__dm_control-walker-walk-v0__s0"),
+        *("--log-dir", str(tmp_path / "sac" / "sac__dm_control-walker-walk-v0__s0"), "--run-name", "run"),
         *("--eval-every", str(job.group.eval_every), "--eval-episodes", "5"),
         *("--cuda", "--no-progress"),
     ]
+    assert job.resume_command("py") == [*job.command("py"), "--resume", str(job.run_dir)]
+    assert job.signature()[:2] == ["{python}", "agents/sac_era.py"] and "{job_dir}" in job.signature()
 
 
 def test_suites_are_the_documented_ones():
@@ -181,3 +349,17 @@ def test_suites_are_the_documented_ones():
 def test_cli_parses_into_args():
     args = learning.tyro.cli(Args, args=["--suite", "paper", "--jobs", "3", "--aggregate-only"])
     assert (args.suite, args.jobs, args.aggregate_only, args.dry_run) == ("paper", 3, True, False)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--jobs", "0"], "--jobs must be >= 1, got 0"),
+        (["--job-timeout-s", "-1"], "--job-timeout-s must be > 0"),
+        (["--address", "auto"], "--address only applies to --backend ray"),
+    ],
+)
+def test_cli_rejects_settings_that_cannot_work(flags, message, capsys, tmp_path):
+    assert learning.main(["--out-dir", str(tmp_path / "runs"), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
