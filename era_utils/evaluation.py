@@ -21,7 +21,7 @@ from era_utils.checkpoints import CheckpointError, atomic_save
 from era_utils.dependencies import AGENTS_INSTALL, require
 from era_utils.envs import episode_returns, make_env
 
-require("stable_baselines3", AGENTS_INSTALL, "Policy files of the agents (era_utils)")
+require("stable_baselines3", AGENTS_INSTALL, "era_utils.evaluation (the agents' policy files)")
 from stable_baselines3.common.policies import BasePolicy  # noqa: E402 - after the check that SB3 exists
 from stable_baselines3.common.running_mean_std import RunningMeanStd  # noqa: E402
 

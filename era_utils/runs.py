@@ -42,8 +42,8 @@ from era_utils.checkpoints import (
 )
 from era_utils.dependencies import AGENTS_INSTALL, require
 
-tyro = require("tyro", AGENTS_INSTALL, "The agents' command lines (era_utils)")
-require("tensorboard", AGENTS_INSTALL, "TensorBoard logging of the agents (era_utils)")
+tyro = require("tyro", AGENTS_INSTALL, "era_utils.runs (the agents' command lines)")
+require("tensorboard", AGENTS_INSTALL, "era_utils.runs (the agents' TensorBoard logs)")
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402 - only after the check that tensorboard exists
 
 __all__ = [
