@@ -1,18 +1,25 @@
 """PPO-ERA: PPO whose state-independent log-std is replaced by ERA's state-dependent, entropy-floored std.
 
-Single-file, CleanRL-style (``ppo_continuous_action.py``). The actor-critic is the SB3-compatible
-``ERAActorCriticPolicy`` from ``era_policies`` (a checkpoint loads with ``ERAActorCriticPolicy.load(path)``); the
-rollout, GAE, clipped surrogate and value loss are written out below, unchanged from PPO (reference notes §7):
+Single-file, CleanRL-style (``ppo_continuous_action.py``): options, network, losses and training loop are all below;
+shared bookkeeping (run directory, logs, checkpoints, evaluation) comes from ``era_utils``. Reference notes §7:
 
-* pi(.|s)  truncated normal on [-1, 1]^D, loc = tanh(mean), std = exp(era_log_std(std_logits(s))), every state keeping
-           Gaussian entropy >= D * (target_entropy_per_dim + delta); actions are rescaled to the Box bounds
-* ratio    exp(log pi_new(a|s) - log pi_old(a|s)) with the ERA distribution's log-probs for both policies
-* losses   clipped surrogate + vf_coef * (clipped) value loss; no entropy bonus (ent_coef = 0)
+* pi(.|s)  truncated normal on [-1, 1]^D with loc = tanh(mean(s)) and log std = era_log_std(std_logits(s)), so every
+           state keeps Gaussian entropy >= D * (target_entropy_per_dim + delta); actions are rescaled to the Box bounds
+* ratio    exp(log pi_new(a|s) - log pi_old(a|s)), the ERA distribution's log-probs for both policies
+* loss     clipped surrogate + vf_coef * (clipped) value loss; the entropy bonus is off by default (--ent-coef 0)
 
-``--no-era`` runs plain PPO on the same code and networks: diagonal Gaussian with a state-independent log-std
-parameter, actions clipped to the bounds. Both bootstrap through time-limit truncations.
+``--no-era`` runs plain PPO (CleanRL's): a diagonal Gaussian with a state-independent log-std parameter, actions
+clipped to the bounds. ERA and ``--no-era`` differ only inside :class:`Agent` (marked there); the training loop is
+shared. Both bootstrap through time-limit truncations.
+
+The network's attribute names are those of SB3's ``ActorCriticPolicy`` (``mlp_extractor.policy_net`` /
+``value_net``, ``action_net``, ``value_net``; ERA: ``std_logits_net``, ``era_delta``[, ``batch_era``]; ``--no-era``:
+``log_std``), so :func:`sb3_policy` loads the weights into ``ERAActorCriticPolicy`` / ``ActorCriticPolicy`` by
+``load_state_dict``; evaluation and ``--save-model`` go through that SB3 policy (``Policy.load(path).predict(obs)``).
 
     python agents/ppo_era.py --env-id Hopper-v5
+    python agents/ppo_era.py --env-id Hopper-v5 --no-era             # the PPO baseline
+    python agents/ppo_era.py --resume runs/<run_name>                # continue an interrupted run to its budget
 """
 
 from __future__ import annotations
@@ -20,31 +27,45 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
-import tyro
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.running_mean_std import RunningMeanStd
-from torch import nn, optim
+from torch import Tensor, nn, optim
+from torch.distributions import Distribution, Normal
 from tqdm import tqdm
 
+from era_policies import (
+    BatchERA,
+    EntropyDelta,
+    check_target_entropy_per_dim,
+    era_action_distribution,
+    era_log_std,
+    era_log_std_batch,
+    gaussian_entropy,
+)
 from era_policies.sb3 import ERAActorCriticPolicy
 from era_utils.envs import episode_returns, make_vector_env
 from era_utils.experiment import (
-    ERAArgs,
     ExperimentArgs,
     ObservationNormalizer,
-    RunLogger,
+    StopOnSignal,
+    capture_rng_state,
+    check_at_least,
     evaluate,
-    save_checkpoint,
+    parse_args,
+    restore_rng_state,
+    save_policy,
     seed_everything,
     select_device,
+    start_run,
 )
 
 
 @dataclass
-class Args(ERAArgs, ExperimentArgs):
+class Args(ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """name of this experiment (part of the run name)"""
     eval_every: int = 100_000
@@ -54,7 +75,7 @@ class Args(ERAArgs, ExperimentArgs):
     learning_rate: float = 3e-4
     """Adam learning rate"""
     anneal_lr: bool = True
-    """anneal the learning rate linearly to 0"""
+    """anneal the learning rate linearly to 0 over --total-timesteps"""
     num_steps: int = 2048
     """steps per environment per rollout"""
     gamma: float = 0.99
@@ -62,7 +83,7 @@ class Args(ERAArgs, ExperimentArgs):
     gae_lambda: float = 0.95
     """lambda of generalised advantage estimation"""
     num_minibatches: int = 32
-    """minibatches per epoch"""
+    """minibatches per epoch; must divide the batch --num-envs * --num-steps"""
     update_epochs: int = 10
     """epochs over each rollout"""
     norm_adv: bool = True
@@ -72,7 +93,8 @@ class Args(ERAArgs, ExperimentArgs):
     clip_vloss: bool = True
     """clip the value loss like the surrogate"""
     ent_coef: float = 0.0
-    """entropy bonus coefficient (keep 0 with ERA: the activation already enforces the entropy)"""
+    """entropy bonus coefficient; 0 (the default) leaves the entropy term out of the loss, as ERA's design asks (a
+    secondary source says the paper's PPO-ERA kept 0.01: --ent-coef 0.01 runs that ablation)"""
     vf_coef: float = 0.5
     """value loss coefficient"""
     max_grad_norm: float = 0.5
@@ -85,54 +107,262 @@ class Args(ERAArgs, ExperimentArgs):
     """scale rewards by the running std of the discounted return"""
     hidden_dim: int = 64
     """width of the two tanh hidden layers of the policy and value networks"""
+    compile: bool = False
+    """torch.compile the minibatch loss (forward and backward); the first iteration pays the compilation"""
 
-    # ERA (the other options: era_utils.experiment.ERAArgs)
+    # ERA (reference notes §2-§4, §7)
+    era: bool = True
+    """ERA policy; --no-era runs plain PPO (state-independent log-std, actions clipped) on the same loop"""
     target_entropy_per_dim: float = -0.3
-    """entropy floor per action dimension, in nats (reference notes §7)"""
+    """entropy floor per action dimension H0/D, in nats (reference notes §7)"""
+    log_std_min: float = -8.0
+    """lower clamp of the ERA log standard deviation"""
+    log_std_max: float = 0.0
+    """upper bound of the ERA log standard deviation"""
+    entropy_level: Literal["state", "batch"] = "state"
+    """enforce the floor for every state, or for the minibatch mean (batch-level ERA, reference notes §6)"""
+    delta: float | Literal["auto"] = 0.0
+    """entropy compensation for the truncation, nats per dimension, or `auto` to learn it (reference notes §4)"""
+    delta_lr: float = 3e-4
+    """Adam learning rate of delta (with --delta auto)"""
+    batch_momentum: float = 0.01
+    """momentum of the running normaliser that batch-level ERA acts with"""
+    std_head_init_gain: float = 0.01
+    """orthogonal-init gain of the std-logit head (0.01: near-equal stds across dimensions at the start, like the mean
+    head; the released SAC-ERA code uses 1.0)"""
+
+    def check(self) -> None:
+        """Reject settings that cannot work, naming the flag (the shared ones: :meth:`ExperimentArgs.check`)."""
+        super().check()
+        for flag, value in (
+            ("--num-steps", self.num_steps),
+            ("--num-minibatches", self.num_minibatches),
+            ("--update-epochs", self.update_epochs),
+            ("--hidden-dim", self.hidden_dim),
+        ):
+            check_at_least(flag, value, 1)
+        batch_size = self.num_envs * self.num_steps
+        if self.num_minibatches > batch_size or batch_size % self.num_minibatches:
+            raise ValueError(
+                f"--num-minibatches must divide the batch of --num-envs * --num-steps = {batch_size} steps, "
+                f"got {self.num_minibatches}"
+            )
+        for flag, value, ok, expected in (
+            ("--learning-rate", self.learning_rate, 0 < self.learning_rate < math.inf, "> 0"),
+            ("--gamma", self.gamma, 0 <= self.gamma <= 1, "in [0, 1]"),
+            ("--gae-lambda", self.gae_lambda, 0 <= self.gae_lambda <= 1, "in [0, 1]"),
+            ("--clip-coef", self.clip_coef, 0 < self.clip_coef < math.inf, "> 0"),
+            ("--vf-coef", self.vf_coef, 0 <= self.vf_coef < math.inf, ">= 0"),
+            ("--ent-coef", self.ent_coef, math.isfinite(self.ent_coef), "finite"),
+            ("--max-grad-norm", self.max_grad_norm, 0 < self.max_grad_norm < math.inf, "> 0"),
+            ("--target-kl", self.target_kl, self.target_kl is None or self.target_kl > 0, "> 0"),
+            ("--delta-lr", self.delta_lr, 0 < self.delta_lr < math.inf, "> 0"),
+            ("--batch-momentum", self.batch_momentum, 0 < self.batch_momentum <= 1, "in (0, 1]"),
+            ("--std-head-init-gain", self.std_head_init_gain, 0 <= self.std_head_init_gain < math.inf, ">= 0"),
+            ("--log-std-min", self.log_std_min, -math.inf < self.log_std_min < self.log_std_max, "< --log-std-max"),
+            ("--delta", self.delta, self.delta == "auto" or 0 <= self.delta < math.inf, "'auto' or >= 0"),
+        ):
+            if not ok:
+                raise ValueError(f"{flag} must be {expected}, got {value!r}")
+        if self.era:
+            try:
+                check_target_entropy_per_dim(self.target_entropy_per_dim, self.log_std_max)
+            except ValueError as err:
+                raise ValueError(f"--target-entropy-per-dim / --log-std-max: {err}") from err
 
 
-def make_policy(args: Args, envs, device: torch.device) -> ActorCriticPolicy:
-    """ERA actor-critic or its plain-PPO twin: same 2x64 tanh networks, orthogonal initialisation."""
+def layer_init(layer: nn.Linear, gain: float) -> nn.Linear:
+    """Orthogonal weights with ``gain``, zero biases (CleanRL's and SB3's PPO initialisation)."""
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def tanh_mlp(in_dim: int, hidden_dim: int) -> nn.Sequential:
+    """Two tanh hidden layers, gain sqrt(2): SB3's ``MlpExtractor`` branch (indices 0 and 2 are the Linears)."""
+    return nn.Sequential(
+        layer_init(nn.Linear(in_dim, hidden_dim), math.sqrt(2)),
+        nn.Tanh(),
+        layer_init(nn.Linear(hidden_dim, hidden_dim), math.sqrt(2)),
+        nn.Tanh(),
+    )
+
+
+class Agent(nn.Module):
+    """Separate 2x``hidden_dim`` tanh actor and critic, named like SB3's ``ActorCriticPolicy`` (see module docstring).
+
+    :param obs_dim: observation size.
+    :param action_space_low: lower Box bounds, ``(D,)``.
+    :param action_space_high: upper Box bounds, ``(D,)``.
+    :param args: the ERA and network options.
+    """
+
+    def __init__(self, obs_dim: int, action_space_low: np.ndarray, action_space_high: np.ndarray, args: Args) -> None:
+        super().__init__()
+        action_dim = len(action_space_low)
+        self.mlp_extractor = nn.ModuleDict(
+            {"policy_net": tanh_mlp(obs_dim, args.hidden_dim), "value_net": tanh_mlp(obs_dim, args.hidden_dim)}
+        )
+        self.action_net = layer_init(nn.Linear(args.hidden_dim, action_dim), 0.01)  # the mean: near 0 at the start
+        self.value_net = layer_init(nn.Linear(args.hidden_dim, 1), 1.0)
+        self.register_buffer("action_low", torch.as_tensor(action_space_low, dtype=torch.float32), persistent=False)
+        self.register_buffer("action_high", torch.as_tensor(action_space_high, dtype=torch.float32), persistent=False)
+
+        # ------------------------------------------------ ERA vs --no-era: the only place where the two differ
+        self.era = args.era
+        if self.era:
+            self.std_logits_net = layer_init(nn.Linear(args.hidden_dim, action_dim), args.std_head_init_gain)
+            self.era_delta = EntropyDelta(
+                action_dim,
+                args.target_entropy_per_dim,
+                args.log_std_max,
+                initial_delta=0.0 if args.delta == "auto" else float(args.delta),
+                learnable=args.delta == "auto",
+            )
+            self.batch_era = BatchERA(args.batch_momentum) if args.entropy_level == "batch" else None
+            self.log_std_min, self.log_std_max = args.log_std_min, args.log_std_max
+        else:
+            self.log_std = nn.Parameter(torch.zeros(action_dim))  # CleanRL's and SB3's log_std_init = 0
+
+    def action_distribution(self, obs: Tensor) -> tuple[Distribution, Tensor]:
+        """The policy at ``obs``: its action distribution (in the policy's action space) and its log std ``(B, D)``,
+        whose Gaussian entropy is what ERA floors."""
+        latent_pi = self.mlp_extractor.policy_net(obs)
+        mean = self.action_net(latent_pi)
+        if not self.era:
+            log_std = self.log_std.expand_as(mean)
+            return Normal(mean, log_std.exp()), log_std
+        std_logits = self.std_logits_net(latent_pi)
+        target = self.era_delta.activation_target()  # D * (target_entropy_per_dim + delta)
+        if self.batch_era is None:
+            log_std = era_log_std(std_logits, target, self.log_std_min, self.log_std_max)
+        else:  # the minibatch's own normaliser in training, the running one when acting (eval mode)
+            log_norm = self.batch_era.log_normalizer(std_logits)
+            log_std = era_log_std_batch(std_logits, target, self.log_std_min, self.log_std_max, log_norm)
+        return era_action_distribution(mean, log_std), log_std  # truncated normal on [-1, 1], loc = tanh(mean)
+
+    def env_action(self, action: Tensor) -> Tensor:
+        """A policy action in the environment's bounds: ERA rescales [-1, 1]; plain PPO clips, as SB3 and CleanRL do."""
+        if self.era:
+            return self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
+        return torch.clamp(action, self.action_low, self.action_high)
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def get_value(self, obs: Tensor) -> Tensor:
+        """``V(obs)``, shape ``(B,)``."""
+        return self.value_net(self.mlp_extractor.value_net(obs)).squeeze(-1)
+
+
+def sb3_policy(args: Args, observation_space, action_space) -> ActorCriticPolicy:
+    """The SB3 policy that :class:`Agent`'s weights load into with ``load_state_dict`` (its own optimiser, built by
+    SB3, stays unused)."""
     common = dict(
-        observation_space=envs.single_observation_space,
-        action_space=envs.single_action_space,
-        lr_schedule=lambda _: args.learning_rate,  # the policy's own optimiser is unused: this script builds its own
+        observation_space=observation_space,
+        action_space=action_space,
+        lr_schedule=lambda _: args.learning_rate,
         net_arch=dict(pi=[args.hidden_dim] * 2, vf=[args.hidden_dim] * 2),
         activation_fn=nn.Tanh,
+        ortho_init=False,  # the weights come from the agent
     )
     if not args.era:
-        return ActorCriticPolicy(**common, log_std_init=0.0).to(device)
-    return ERAActorCriticPolicy(**common, **args.era_policy_kwargs()).to(device)
+        return ActorCriticPolicy(**common)
+    era_kwargs = dict(
+        target_entropy_per_dim=args.target_entropy_per_dim,
+        log_std_min=args.log_std_min,
+        log_std_max=args.log_std_max,
+        entropy_level=args.entropy_level,
+        delta=args.delta,
+        batch_momentum=args.batch_momentum,
+    )
+    return ERAActorCriticPolicy(**common, **era_kwargs)
+
+
+def ppo_loss(
+    agent: Agent,
+    args: Args,
+    obs: Tensor,
+    actions: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    returns: Tensor,
+    old_values: Tensor,
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """PPO's loss on one minibatch (CleanRL's, with the ERA distribution's log-probs).
+
+    :return: the loss, the policy's entropy per state ``(B,)`` (detached; what delta learns from), and detached 0-d
+        statistics (read on the host only when logging).
+    """
+    distribution, log_std = agent.action_distribution(obs)
+    newlogprob = distribution.log_prob(actions).sum(-1)
+    entropy = distribution.entropy().sum(-1)
+    newvalue = agent.get_value(obs)
+    logratio = newlogprob - old_logprobs
+    ratio = logratio.exp()
+
+    if args.norm_adv:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef))
+    pg_loss = pg_loss.mean()
+
+    if args.clip_vloss:
+        v_clipped = old_values + torch.clamp(newvalue - old_values, -args.clip_coef, args.clip_coef)
+        v_loss = 0.5 * torch.max((newvalue - returns) ** 2, (v_clipped - returns) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((newvalue - returns) ** 2).mean()
+
+    loss = pg_loss + args.vf_coef * v_loss
+    if args.ent_coef != 0:  # with 0 the entropy stays out of the graph altogether
+        loss = loss - args.ent_coef * entropy.mean()
+
+    with torch.no_grad():
+        gaussian = gaussian_entropy(log_std)  # ERA: >= the activation target in every state
+        stats = {
+            "losses/policy_loss": pg_loss.detach(),
+            "losses/value_loss": v_loss.detach(),
+            "losses/entropy": entropy.mean(),
+            "losses/old_approx_kl": (-logratio).mean(),
+            "losses/approx_kl": ((ratio - 1) - logratio).mean(),  # http://joschu.net/blog/kl-approx.html
+            "losses/clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean(),
+            "policy/std": log_std.exp().mean(),
+            "gaussian_entropy_min": gaussian.min(),
+            "gaussian_entropy_mean": gaussian.mean(),
+        }
+    return loss, entropy.detach(), stats
 
 
 def main(args: Args) -> None:
+    args.check()
+    run, args, checkpoint = start_run(args)
+    run_name = run.run_dir.name
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     num_iterations = math.ceil(args.total_timesteps / batch_size)
-    run_name = args.resolved_run_name()
-    logger = RunLogger(args, args.log_dir, run_name, args.track, args.wandb_project_name, args.wandb_entity)
     seed_everything(args.seed, args.torch_deterministic)
     device = select_device(args.cuda)
 
-    # ---------------------------------------------------------------------------------------------- setup
+    # ---------------------------------------------------------------------------------------------------- setup
     envs = make_vector_env(args.env_id, args.num_envs, args.seed, args.capture_video, f"videos/{run_name}")
     obs_space, action_space = envs.single_observation_space, envs.single_action_space
-    policy = make_policy(args, envs, device)
-    era_delta = policy.era_std.era_delta if args.era else None
-    params = [p for p in policy.parameters() if era_delta is None or p is not era_delta.delta]
+    agent = Agent(int(np.prod(obs_space.shape)), action_space.low, action_space.high, args).to(device)
+    delta = agent.era_delta.delta if args.era else None
+    params = [p for p in agent.parameters() if p is not delta]
     optimizer = optim.Adam(params, lr=args.learning_rate, eps=1e-5)
-    delta_optimizer = optim.Adam([era_delta.delta], lr=args.delta_lr) if era_delta and era_delta.learnable else None
+    delta_optimizer = optim.Adam([delta], lr=args.delta_lr) if args.era and args.delta == "auto" else None
+    loss_fn = torch.compile(ppo_loss) if args.compile else ppo_loss
+    policy = sb3_policy(args, obs_space, action_space).to(device)  # evaluation and --save-model act through SB3
 
     obs_normalizer = ObservationNormalizer(obs_space.shape) if args.normalize_observations else None
-    return_rms, discounted_return = RunningMeanStd(shape=()), np.zeros(args.num_envs)
+    return_rms = RunningMeanStd(shape=())
 
-    def normalize_obs(raw: np.ndarray, update: bool) -> np.ndarray:
-        if obs_normalizer is None:
-            return raw.astype(np.float32)
-        if update:
-            obs_normalizer.update(raw)
-        return obs_normalizer(raw)
+    def normalize_obs(raw: np.ndarray, update: bool) -> Tensor:
+        if obs_normalizer is not None:
+            if update:
+                obs_normalizer.update(raw)
+            raw = obs_normalizer(raw)
+        return torch.as_tensor(raw, dtype=torch.float32, device=device)
 
+    # Rollout storage lives on the training device; only observations in and actions out cross per step.
     obs = torch.zeros((args.num_steps, args.num_envs, *obs_space.shape), device=device)
     actions = torch.zeros((args.num_steps, args.num_envs, *action_space.shape), device=device)
     logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)
@@ -140,158 +370,178 @@ def main(args: Args) -> None:
     dones = torch.zeros((args.num_steps, args.num_envs), device=device)
     values = torch.zeros((args.num_steps, args.num_envs), device=device)
 
-    # ------------------------------------------------------------------------------------------- training
-    global_step, next_eval = 0, args.eval_every or num_iterations * batch_size
-    raw_obs, _ = envs.reset(seed=args.seed)
-    next_obs = torch.as_tensor(normalize_obs(raw_obs, update=True), device=device)
-    next_done = torch.zeros(args.num_envs, device=device)
-    progress = tqdm(total=num_iterations * batch_size, disable=not args.progress, desc=run_name, unit="step")
-    for iteration in range(1, num_iterations + 1):
-        if args.anneal_lr:
-            optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
+    global_step, start_iteration = 0, 0
+    if checkpoint is not None:
+        agent.load_state_dict(checkpoint["agent"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if delta_optimizer is not None:
+            delta_optimizer.load_state_dict(checkpoint["delta_optimizer"])
+        if obs_normalizer is not None:
+            obs_normalizer.load_state_dict(checkpoint["obs_normalizer"])
+        return_rms.mean, return_rms.var, return_rms.count = checkpoint["return_rms"]
+        restore_rng_state(checkpoint["rng"])
+        global_step, start_iteration = checkpoint["global_step"], checkpoint["iteration"]
 
-        # Rollout. Actions are sampled in the policy's space ([-1, 1] for ERA) and mapped to the env's bounds.
-        policy.set_training_mode(False)
-        for step in range(args.num_steps):
-            global_step += args.num_envs
-            obs[step], dones[step] = next_obs, next_done
-            with torch.no_grad():
-                action, value, logprob = policy(next_obs)
-            actions[step], values[step], logprobs[step] = action, value.flatten(), logprob
-            action_np = action.cpu().numpy()
-            # ERA rescales [-1, 1] to the bounds; the Gaussian baseline clips, as SB3 and CleanRL do.
-            if args.era:
-                env_action = policy.unscale_action(action_np)
-            else:
-                env_action = action_np.clip(action_space.low, action_space.high)
-            raw_obs, reward, terminations, truncations, infos = envs.step(env_action)
-
-            episode_over = np.logical_or(terminations, truncations)
-            if args.normalize_rewards:
-                discounted_return = discounted_return * args.gamma + reward
-                return_rms.update(discounted_return)
-                reward = reward / np.sqrt(return_rms.var + 1e-8)
-                discounted_return[episode_over] = 0.0
-            # Time-limit truncation is not a terminal state: bootstrap from the value of the true final observation.
-            truncated_only = np.flatnonzero(truncations & ~terminations)
-            if truncated_only.size:
-                final_obs = np.stack([infos["final_obs"][i] for i in truncated_only])
-                with torch.no_grad():
-                    final_obs_t = torch.as_tensor(normalize_obs(final_obs, update=False), device=device)
-                    final_values = policy.predict_values(final_obs_t).flatten().cpu().numpy()
-                reward = reward.copy()
-                reward[truncated_only] += args.gamma * final_values
-            rewards[step] = torch.as_tensor(reward, dtype=torch.float32, device=device)
-            next_obs = torch.as_tensor(normalize_obs(raw_obs, update=True), device=device)
-            next_done = torch.as_tensor(episode_over, dtype=torch.float32, device=device)
-            for episodic_return, episodic_length in episode_returns(infos):
-                logger.episode(global_step, episodic_return, episodic_length)
-        progress.update(batch_size)
-
-        # Generalised advantage estimation.
-        with torch.no_grad():
-            next_value = policy.predict_values(next_obs).reshape(1, -1)
-            advantages = torch.zeros_like(rewards)
-            last_gae_lambda = 0
-            for t in reversed(range(args.num_steps)):
-                if t == args.num_steps - 1:
-                    next_non_terminal, next_values = 1.0 - next_done, next_value
-                else:
-                    next_non_terminal, next_values = 1.0 - dones[t + 1], values[t + 1]
-                td_error = rewards[t] + args.gamma * next_values * next_non_terminal - values[t]
-                last_gae_lambda = td_error + args.gamma * args.gae_lambda * next_non_terminal * last_gae_lambda
-                advantages[t] = last_gae_lambda
-            returns = advantages + values
-
-        b_obs = obs.reshape((-1, *obs_space.shape))
-        b_logprobs, b_actions = logprobs.reshape(-1), actions.reshape((-1, *action_space.shape))
-        b_advantages, b_returns, b_values = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
-
-        # Optimise the clipped surrogate and the value loss.
-        policy.set_training_mode(True)
-        b_inds, clipfracs = np.arange(batch_size), []
-        for _epoch in range(args.update_epochs):
-            np.random.shuffle(b_inds)  # noqa: NPY002 - seeded by seed_everything, as in CleanRL
-            for start in range(0, batch_size, minibatch_size):
-                mb_inds = b_inds[start : start + minibatch_size]
-                distribution = policy.get_distribution(b_obs[mb_inds])  # ERA: truncated normal with the ERA std
-                newlogprob = distribution.log_prob(b_actions[mb_inds])
-                entropy = distribution.entropy()
-                newvalue = policy.predict_values(b_obs[mb_inds]).view(-1)
-                logratio = newlogprob - b_logprobs[mb_inds]
-                ratio = logratio.exp()
-                with torch.no_grad():
-                    old_approx_kl = (-logratio).mean()
-                    approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean().item())
-
-                mb_advantages = b_advantages[mb_inds]
-                if args.norm_adv:
-                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
-                pg_loss1 = -mb_advantages * ratio
-                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
-                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-                if args.clip_vloss:
-                    v_loss_unclipped = (newvalue - b_returns[mb_inds]) ** 2
-                    v_clipped = b_values[mb_inds] + torch.clamp(
-                        newvalue - b_values[mb_inds], -args.clip_coef, args.clip_coef
-                    )
-                    v_loss = 0.5 * torch.max(v_loss_unclipped, (v_clipped - b_returns[mb_inds]) ** 2).mean()
-                else:
-                    v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()
-
-                entropy_loss = entropy.mean()
-                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(params, args.max_grad_norm)
-                optimizer.step()
-
-                # ERA's delta: grows while the bounded policy's entropy is below the floor (reference notes §4).
-                if delta_optimizer is not None:
-                    delta_loss = era_delta.loss(entropy)
-                    delta_optimizer.zero_grad()
-                    delta_loss.backward()
-                    delta_optimizer.step()
-                    era_delta.clamp_()
-
-            if args.target_kl is not None and approx_kl > args.target_kl:
-                break
-
-        y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
-        var_y = np.var(y_true)
-        stats = {
-            "charts/learning_rate": optimizer.param_groups[0]["lr"],
-            "charts/SPS": logger.steps_per_second(global_step),
-            "losses/value_loss": v_loss.item(),
-            "losses/policy_loss": pg_loss.item(),
-            "losses/entropy": entropy_loss.item(),
-            "losses/old_approx_kl": old_approx_kl.item(),
-            "losses/approx_kl": approx_kl.item(),
-            "losses/clipfrac": float(np.mean(clipfracs)),
-            "losses/explained_variance": np.nan if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y),
-            "policy/entropy": entropy_loss.item(),
-            "policy/std": distribution.distribution.scale.mean().item(),
+    def checkpoint_state(iteration: int) -> dict:
+        return {
+            "global_step": global_step,
+            "iteration": iteration,  # with global_step: the learning-rate annealing position
+            "agent": agent.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "delta_optimizer": None if delta_optimizer is None else delta_optimizer.state_dict(),
+            "obs_normalizer": None if obs_normalizer is None else obs_normalizer.state_dict(),
+            "return_rms": (return_rms.mean, return_rms.var, return_rms.count),
+            "rng": capture_rng_state(),
         }
-        if args.era:
-            stats["era/target_entropy"] = era_delta.target_entropy
-            stats["era/delta"] = era_delta.delta.item()
-        logger.scalars(stats, global_step)
-        progress.set_postfix(sps=int(stats["charts/SPS"]), entropy=f"{entropy_loss.item():.2f}")
 
-        if global_step >= next_eval or iteration == num_iterations:
-            next_eval += args.eval_every or num_iterations * batch_size
-            returns_eval = evaluate(policy, args.env_id, args.eval_episodes, args.seed + 10_000, obs_normalizer)
-            logger.evaluation(global_step, returns_eval)
-            progress.write(f"step {global_step}: eval return {returns_eval.mean():.1f} +- {returns_eval.std():.1f}")
-            if args.save_model:
-                save_checkpoint(logger.run_dir, policy, args.env_id, global_step, obs_normalizer)
+    def update(*minibatch: Tensor) -> dict[str, Tensor]:
+        """One gradient step on a minibatch (and one delta step with --delta auto); no host synchronisation."""
+        loss, entropy, stats = loss_fn(agent, args, *minibatch)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+        optimizer.step()
+        if delta_optimizer is not None:  # delta grows while the bounded policy's entropy is below H0 (notes §4)
+            stats["losses/delta_loss"] = agent.era_delta.update(entropy, delta_optimizer)
+        return stats
+
+    # ------------------------------------------------------------------------------------------------- training
+    eval_every = args.eval_every or num_iterations * batch_size
+    next_eval = (global_step // eval_every + 1) * eval_every
+    checkpoint_every = args.checkpoint_every or math.inf
+    next_checkpoint = (global_step // checkpoint_every + 1) * checkpoint_every
+    # A resumed run restarts its episodes (simulator states are not saved), from seeds it has not used.
+    raw_obs, _ = envs.reset(seed=args.seed + global_step)
+    next_obs = normalize_obs(raw_obs, update=True)
+    next_done = torch.zeros(args.num_envs, device=device)
+    discounted_return = np.zeros(args.num_envs)
+    progress = tqdm(
+        total=num_iterations * batch_size, initial=global_step, disable=not args.progress, desc=run_name, unit="step"
+    )
+    with StopOnSignal() as stop:
+        for iteration in range(start_iteration + 1, num_iterations + 1):
+            if args.anneal_lr:
+                optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
+
+            # Rollout: actions are sampled in the policy's space and mapped to the env's bounds by the agent.
+            agent.eval()  # batch-level ERA acts with its running normaliser
+            for step in range(args.num_steps):
+                global_step += args.num_envs
+                obs[step], dones[step] = next_obs, next_done
+                with torch.no_grad():
+                    distribution, _ = agent.action_distribution(next_obs)
+                    action = distribution.sample()
+                    logprobs[step] = distribution.log_prob(action).sum(-1)
+                    values[step] = agent.get_value(next_obs)
+                    env_action = agent.env_action(action).cpu().numpy()
+                actions[step] = action
+                raw_obs, reward, terminations, truncations, infos = envs.step(env_action)
+
+                episode_over = np.logical_or(terminations, truncations)
+                if args.normalize_rewards:
+                    discounted_return = discounted_return * args.gamma + reward
+                    return_rms.update(discounted_return)
+                    reward = reward / np.sqrt(return_rms.var + 1e-8)
+                    discounted_return[episode_over] = 0.0
+                rewards[step] = torch.as_tensor(reward, dtype=torch.float32, device=device)
+                # Time-limit truncation is not a terminal state: bootstrap from the value of the true final obs.
+                truncated_only = np.flatnonzero(truncations & ~terminations)
+                if truncated_only.size:
+                    final_obs = normalize_obs(np.stack([infos["final_obs"][i] for i in truncated_only]), update=False)
+                    with torch.no_grad():
+                        rewards[step, truncated_only] += args.gamma * agent.get_value(final_obs)
+                next_obs = normalize_obs(raw_obs, update=True)
+                next_done = torch.as_tensor(episode_over, dtype=torch.float32, device=device)
+                for episodic_return, episodic_length in episode_returns(infos):
+                    run.episode(global_step, episodic_return, episodic_length)
+            progress.update(batch_size)
+
+            # Generalised advantage estimation.
+            with torch.no_grad():
+                next_value = agent.get_value(next_obs)
+                advantages = torch.zeros_like(rewards)
+                last_gae_lambda = 0
+                for t in reversed(range(args.num_steps)):
+                    if t == args.num_steps - 1:
+                        next_non_terminal, next_values = 1.0 - next_done, next_value
+                    else:
+                        next_non_terminal, next_values = 1.0 - dones[t + 1], values[t + 1]
+                    td_error = rewards[t] + args.gamma * next_values * next_non_terminal - values[t]
+                    last_gae_lambda = td_error + args.gamma * args.gae_lambda * next_non_terminal * last_gae_lambda
+                    advantages[t] = last_gae_lambda
+                returns = advantages + values
+            batch = (
+                obs.reshape((-1, *obs_space.shape)),
+                actions.reshape((-1, *action_space.shape)),
+                logprobs.reshape(-1),
+                advantages.reshape(-1),
+                returns.reshape(-1),
+                values.reshape(-1),
+            )
+
+            # Optimise the clipped surrogate and the value loss; minibatch indices are drawn on the device.
+            agent.train()
+            clipfracs = []
+            for _epoch in range(args.update_epochs):
+                b_inds = torch.randperm(batch_size, device=device)
+                for start in range(0, batch_size, minibatch_size):
+                    mb_inds = b_inds[start : start + minibatch_size]
+                    stats = update(*(tensor[mb_inds] for tensor in batch))
+                    clipfracs.append(stats["losses/clipfrac"])
+                # A host read once per epoch, only with --target-kl.
+                if args.target_kl is not None and stats["losses/approx_kl"] > args.target_kl:
+                    break
+
+            # Logging: the only host reads of the update's statistics, once per iteration (last minibatch).
+            b_values, b_returns = batch[5], batch[4]
+            var_y = b_returns.var(unbiased=False)
+            stats["losses/clipfrac"] = torch.stack(clipfracs).mean()
+            stats["losses/explained_variance"] = 1 - (b_returns - b_values).var(unbiased=False) / var_y
+            stats["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
+            stats["charts/SPS"] = run.steps_per_second(global_step)
+            stats["policy/entropy"] = stats["losses/entropy"]
+            gaussian_min, gaussian_mean = stats.pop("gaussian_entropy_min"), stats.pop("gaussian_entropy_mean")
+            if args.era:
+                stats["era/target_entropy"] = agent.era_delta.target_entropy
+                stats["era/delta"] = agent.era_delta.delta.detach()
+                run.entropy(
+                    global_step,
+                    target_entropy=agent.era_delta.target_entropy,
+                    activation_target=agent.era_delta.activation_target(),
+                    gaussian_entropy_min=gaussian_min,
+                    gaussian_entropy_mean=gaussian_mean,
+                    bounded_entropy_mean=stats["losses/entropy"],
+                    delta=stats["era/delta"],
+                )
+            else:  # an unbounded Gaussian (clipped in the env): no floor, no bounded entropy of its own
+                run.entropy(global_step, None, None, gaussian_min, gaussian_mean, None, None)
+            run.scalars(stats, global_step)
+            progress.set_postfix(sps=int(stats["charts/SPS"]), entropy=f"{float(stats['policy/entropy']):.2f}")
+
+            if global_step >= next_eval or iteration == num_iterations:
+                next_eval = (global_step // eval_every + 1) * eval_every
+                policy.load_state_dict(agent.state_dict())
+                returns_eval = evaluate(policy, args.env_id, args.eval_episodes, args.seed + 10_000, obs_normalizer)
+                run.evaluation(global_step, returns_eval)
+                progress.write(f"step {global_step}: eval return {returns_eval.mean():.1f} +- {returns_eval.std():.1f}")
+                if args.save_model:
+                    save_policy(run.run_dir, policy, args.env_id, global_step, obs_normalizer)
+
+            finished = iteration == num_iterations
+            if stop.requested or finished or global_step >= next_checkpoint:
+                next_checkpoint = (global_step // checkpoint_every + 1) * checkpoint_every
+                run.save_checkpoint(checkpoint_state(iteration))
+            if stop.requested and not finished:
+                progress.write(f"stopped at step {global_step}; continue with --resume {run.run_dir}")
+                progress.close()
+                envs.close()
+                run.close()
+                raise SystemExit(stop.exit_code)
 
     progress.close()
     envs.close()
-    logger.close()
+    run.close()
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    main(parse_args(Args))

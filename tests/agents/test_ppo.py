@@ -1,0 +1,168 @@
+"""agents/ppo_era.py in process: its loss, its gradient, its compiled path, its SB3 export and its flag checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
+
+from gymnasium import spaces
+
+from benchmarks.agent_scripts import load_agent
+from era_policies import gaussian_entropy
+
+OBS_DIM, ACTION_DIM = 4, 3  # several action dimensions: with one, ERA's std is a constant
+
+
+@pytest.fixture(scope="module")
+def ppo():
+    return load_agent("ppo_era")
+
+
+def make_agent(ppo, **overrides):
+    args = ppo.Args(hidden_dim=8, **overrides)
+    low, high = np.full(ACTION_DIM, -2.0, np.float32), np.full(ACTION_DIM, 2.0, np.float32)
+    return ppo.Agent(OBS_DIM, low, high, args), args
+
+
+def rollout_minibatch(agent, size: int = 32) -> tuple[torch.Tensor, ...]:
+    """What a rollout stores for ``size`` states: obs, actions, log-probs, advantages, returns, values."""
+    obs = torch.randn(size, OBS_DIM)
+    agent.eval()
+    with torch.no_grad():
+        distribution, _ = agent.action_distribution(obs)
+        actions = distribution.sample()
+        logprobs = distribution.log_prob(actions).sum(-1)
+        values = agent.get_value(obs)
+    agent.train()
+    return obs, actions, logprobs, torch.randn(size), torch.randn(size), values
+
+
+def std_head_grad(ppo, agent, args, minibatch) -> torch.Tensor:
+    agent.zero_grad()
+    loss, _, _ = ppo.ppo_loss(agent, args, *minibatch)
+    loss.backward()
+    return agent.std_logits_net.weight.grad
+
+
+@pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
+def test_first_minibatch_ratio_is_one(ppo, era):
+    """The first minibatch of the first epoch evaluates the policy that collected it: ratio 1, nothing clipped."""
+    agent, args = make_agent(ppo, era=era)
+    _, _, stats = ppo.ppo_loss(agent, args, *rollout_minibatch(agent))
+    assert stats["losses/approx_kl"] < 1e-6  # mean((r - 1) - log r) = 0 only where every ratio r is 1
+    assert stats["losses/clipfrac"] == 0.0
+
+
+def test_without_entropy_coefficient_the_loss_has_no_entropy_term(ppo):
+    agent, args = make_agent(ppo, ent_coef=0.0)
+    minibatch = rollout_minibatch(agent)
+    loss, entropy, stats = ppo.ppo_loss(agent, args, *minibatch)
+    assert loss == stats["losses/policy_loss"] + args.vf_coef * stats["losses/value_loss"]
+
+    # With zero advantages and no value loss, only an entropy bonus could move the std head.
+    no_signal = (*minibatch[:3], torch.zeros(len(entropy)), *minibatch[4:])
+    args.vf_coef = 0.0
+    assert torch.all(std_head_grad(ppo, agent, args, no_signal) == 0)
+    args.ent_coef = 0.01
+    loss, entropy, stats = ppo.ppo_loss(agent, args, *no_signal)
+    torch.testing.assert_close(loss, stats["losses/policy_loss"] - 0.01 * entropy.mean())
+    assert std_head_grad(ppo, agent, args, no_signal).abs().max() > 0
+
+
+def test_positive_advantages_raise_the_log_probability_of_their_actions(ppo):
+    agent, args = make_agent(ppo, norm_adv=False, vf_coef=0.0)
+    obs, actions, logprobs, _, returns, values = rollout_minibatch(agent)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=1e-2)
+    loss, _, _ = ppo.ppo_loss(agent, args, obs, actions, logprobs, torch.ones(len(obs)), returns, values)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        distribution, _ = agent.action_distribution(obs)
+        assert distribution.log_prob(actions).sum(-1).mean() > logprobs.mean()
+
+
+def test_state_level_era_keeps_the_gaussian_entropy_at_its_floor_in_every_state(ppo):
+    agent, args = make_agent(ppo, target_entropy_per_dim=-0.5)
+    _, log_std = agent.action_distribution(torch.randn(64, OBS_DIM) * 10)
+    _, _, stats = ppo.ppo_loss(agent, args, *rollout_minibatch(agent))
+    floor = ACTION_DIM * -0.5
+    assert stats["gaussian_entropy_min"] >= floor - 1e-4
+    torch.testing.assert_close(gaussian_entropy(log_std), torch.full((64,), floor))
+
+
+def test_compiled_loss_matches_eager(ppo):
+    """--compile: the same loss and gradients as eager on the same minibatch (CPU, tiny network)."""
+    agent, args = make_agent(ppo, delta="auto", ent_coef=0.01)
+    minibatch = rollout_minibatch(agent)
+    eager_loss, eager_entropy, _ = ppo.ppo_loss(agent, args, *minibatch)
+    eager_grads = torch.autograd.grad(eager_loss, list(agent.parameters()), allow_unused=True)
+    compiled_loss, compiled_entropy, _ = torch.compile(ppo.ppo_loss)(agent, args, *minibatch)
+    compiled_grads = torch.autograd.grad(compiled_loss, list(agent.parameters()), allow_unused=True)
+    torch.testing.assert_close(compiled_loss, eager_loss)
+    torch.testing.assert_close(compiled_entropy, eager_entropy)
+    for eager, compiled in zip(eager_grads, compiled_grads, strict=True):
+        if eager is None:
+            assert compiled is None
+        else:
+            torch.testing.assert_close(compiled, eager)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"entropy_level": "batch"}, {"delta": "auto"}, {"era": False}],
+    ids=["era", "era-batch", "era-delta-auto", "no-era"],
+)
+def test_weights_export_into_the_sb3_policy_which_acts_like_the_agent(ppo, overrides, tmp_path):
+    agent, args = make_agent(ppo, **overrides)
+    for parameter in agent.parameters():  # away from the initialisation, which makes every mean 0
+        torch.nn.init.normal_(parameter, std=0.5 if parameter.dim() > 0 else 0.0)
+    observation_space = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+    action_space = spaces.Box(-2.0, 2.0, (ACTION_DIM,), np.float32)
+    policy = ppo.sb3_policy(args, observation_space, action_space)
+    policy.load_state_dict(agent.state_dict())  # strict: every key of the SB3 layout, nothing else
+    policy.save(tmp_path / "policy.pt")
+    loaded = type(policy).load(tmp_path / "policy.pt", device="cpu")
+
+    obs = np.random.default_rng(0).normal(size=(5, OBS_DIM)).astype(np.float32)
+    agent.eval()
+    with torch.no_grad():
+        distribution, _ = agent.action_distribution(torch.as_tensor(obs))
+        expected = agent.env_action(distribution.mode).numpy()
+    actions, _ = loaded.predict(obs, deterministic=True)
+    np.testing.assert_allclose(actions, expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(expected).max() > 0.1  # the comparison is not between zeros
+
+
+@pytest.mark.parametrize(
+    ("overrides", "flag"),
+    [
+        ({"total_timesteps": 0}, "--total-timesteps"),
+        ({"num_steps": 0}, "--num-steps"),
+        ({"update_epochs": 0}, "--update-epochs"),
+        ({"hidden_dim": 0}, "--hidden-dim"),
+        ({"num_minibatches": 0}, "--num-minibatches"),
+        ({"num_steps": 16, "num_minibatches": 32}, "--num-minibatches"),  # more minibatches than steps
+        ({"num_steps": 100, "num_minibatches": 32}, "--num-minibatches"),  # does not divide the batch
+        ({"learning_rate": 0.0}, "--learning-rate"),
+        ({"learning_rate": float("nan")}, "--learning-rate"),
+        ({"gamma": 1.5}, "--gamma"),
+        ({"gae_lambda": -0.1}, "--gae-lambda"),
+        ({"clip_coef": 0.0}, "--clip-coef"),
+        ({"max_grad_norm": -1.0}, "--max-grad-norm"),
+        ({"target_kl": 0.0}, "--target-kl"),
+        ({"delta": -0.1}, "--delta"),
+        ({"log_std_min": 0.0}, "--log-std-min"),
+        ({"target_entropy_per_dim": 2.0}, "--target-entropy-per-dim"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_naming_the_flag(ppo, overrides, flag):
+    with pytest.raises(ValueError, match=flag):
+        ppo.Args(**overrides).check()
+
+
+def test_default_settings_pass_the_checks(ppo):
+    ppo.Args().check()
+    ppo.Args(era=False, target_entropy_per_dim=5.0).check()  # the ERA target does not apply to plain PPO
