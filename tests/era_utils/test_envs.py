@@ -22,6 +22,7 @@ from era_utils.dependencies import MissingDependencyError
 from era_utils.envs import (
     ActionRepeat,
     NoEarlyTermination,
+    _check_video_dependency,
     env_family,
     episode_returns,
     make_env,
@@ -298,6 +299,40 @@ def test_video_needs_moviepy_only_for_env_zero(monkeypatch: pytest.MonkeyPatch, 
         make_env("Pendulum-v1", seed=0, idx=0, capture_video=True, video_dir=str(tmp_path))()
     env = make_env("Pendulum-v1", seed=0, idx=1, capture_video=True, video_dir=str(tmp_path))()
     assert env.render_mode is None and gym.wrappers.RecordVideo not in wrapper_types(env)
+
+
+def test_video_dependency_error_names_every_missing_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setitem(sys.modules, "moviepy", None)
+    monkeypatch.setitem(sys.modules, "pygame", None)
+    with pytest.raises(MissingDependencyError) as excinfo:
+        make_env("Pendulum-v1", seed=0, capture_video=True, video_dir=str(tmp_path))()
+    assert str(excinfo.value) == (
+        "capture_video for Pendulum-v1 needs moviepy and pygame, which are not installed. "
+        'Install: pip install "era-policies[video]"'
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_video_of_a_mujoco_env_does_not_ask_for_pygame(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pygame", None)
+    _check_video_dependency("HalfCheetah-v5")  # MuJoCo renders through its own GL context
+    monkeypatch.setitem(sys.modules, "moviepy", None)
+    with pytest.raises(MissingDependencyError, match="needs moviepy, which is not installed"):
+        _check_video_dependency("HalfCheetah-v5")
+
+
+def test_capture_video_records_a_classic_control_episode(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """What `pip install ".[all]"` has to make work: moviepy encodes, pygame draws (headless: SDL's dummy driver)."""
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    env = make_env("Pendulum-v1", seed=0, capture_video=True, video_dir=str(tmp_path / "videos"))()
+    env.reset()
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        done = terminated or truncated
+    env.close()
+    video = tmp_path / "videos" / "Pendulum-v1-episode-0.mp4"
+    assert video.is_file() and video.stat().st_size > 1000
 
 
 def test_default_mujoco_gl(monkeypatch: pytest.MonkeyPatch) -> None:
