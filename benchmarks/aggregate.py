@@ -184,14 +184,12 @@ _HUMANOIDBENCH_SOURCE = (
     "normalised score = return / threshold"
 )
 
+_HUMANOIDBENCH_THRESHOLDS = {"walk": 700.0, "run": 700.0, "stand": 800.0, "slide": 700.0, "pole": 700.0, "hurdle": 700}
+
 REFERENCE_SCORES: dict[str, Reference] = {
-    "h1hand-walk-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
-    "h1hand-run-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
-    "h1hand-stand-v0": Reference(0.0, 800.0, _HUMANOIDBENCH_SOURCE),
-    "h1hand-slide-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
-    "h1hand-pole-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
-    "h1hand-hurdle-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
-    "h1-walk-v0": Reference(0.0, 700.0, _HUMANOIDBENCH_SOURCE),
+    f"{robot}-{task}-v0": Reference(0.0, threshold, _HUMANOIDBENCH_SOURCE)
+    for robot in ("h1", "h1hand")
+    for task, threshold in _HUMANOIDBENCH_THRESHOLDS.items()
 }
 """Documented reference scores per task id. Tasks without an entry are reported as raw returns.
 

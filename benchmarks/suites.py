@@ -182,16 +182,10 @@ SB3_PPO = Algorithm(
 )
 
 MUJOCO_PAPER_TASKS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
-# The paper's six HumanoidBench tasks are not named in our notes; these are the flat-locomotion and obstacle tasks of
-# the h1hand robot that build on current MuJoCo (see era_policies/humanoid_bench.py).
-HUMANOIDBENCH_PAPER_TASKS = (
-    "h1hand-walk-v0",
-    "h1hand-run-v0",
-    "h1hand-stand-v0",
-    "h1hand-slide-v0",
-    "h1hand-pole-v0",
-    "h1hand-hurdle-v0",
-)
+# The released README and project page train HumanoidBench's H1 robot without hands (19 actions), not h1hand-* (61):
+# docs/era-method.md §5. All six are registered by humanoid_bench/__init__.py (every robot x task of env.py's TASKS,
+# with an assets/envs/h1_pos_<task>.xml each).
+HUMANOIDBENCH_PAPER_TASKS = ("h1-walk-v0", "h1-run-v0", "h1-stand-v0", "h1-slide-v0", "h1-pole-v0", "h1-hurdle-v0")
 
 # --------------------------------------------------------------------------------------------------------------------
 # Suites
@@ -200,16 +194,6 @@ HUMANOIDBENCH_PAPER_TASKS = (
 QUICK_TOTAL_TIMESTEPS = 60_000
 """Budget per run of the ``quick`` suite. 12 runs on 2 cores are 6 waves of 2: tune this to the measured speed of
 ``agents/ppo_era.py`` (training plus evaluation) so that the suite takes about 15 minutes."""
-
-GPU_SAC_TOTAL_TIMESTEPS = 150_000
-"""Budget per SAC run of the ``gpu`` suite (GPU jobs, 2 updates per environment step); tune to measured speed."""
-
-GPU_PPO_TOTAL_TIMESTEPS = 500_000
-"""Budget per PPO run of the ``gpu`` suite (CPU jobs): PPO-ERA ran at about 500 steps/s per core here, so a run
-takes about 17 minutes; the suite's 54 jobs on 16 cores are about four such waves."""
-
-PAPER_TOTAL_TIMESTEPS = 3_000_000
-"""The paper's budget for both HumanoidBench (SAC) and MuJoCo Gym (PPO)."""
 
 QUICK = Suite(
     name="quick",
@@ -231,40 +215,115 @@ QUICK = Suite(
     ),
 )
 
-GPU = Suite(
-    name="gpu",
+CPU_PPO_TOTAL_TIMESTEPS = 100_000
+CPU_SAC_TOTAL_TIMESTEPS = 20_000
+CPU_SAC_LEARNING_STARTS = 2_000
+
+# LeanRL's SAC setting (2x256, one update per environment step) on the CPU, with a shorter random warm-up than the
+# released 5000 steps so that a 20k-step run spends 90% of it learning.
+_CPU_SAC_FLAGS = ("--hidden-dim", "256", "--updates-per-step", "1", "--learning-starts", str(CPU_SAC_LEARNING_STARTS))
+CPU_SAC = Algorithm("SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era", *_CPU_SAC_FLAGS))
+CPU_SAC_ERA = Algorithm("SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py", *_CPU_SAC_FLAGS))
+
+CPU = Suite(
+    name="cpu",
     description=(
-        "SAC vs SAC-ERA (stock SB3 SAC as a peer, all on the GPU) on a MuJoCo and a DeepMind Control task, and PPO vs "
-        "PPO-ERA and SB3 PPO (CPU) on the paper's four MuJoCo tasks, 3 seeds; meant to take under an hour on 16 cores "
-        "and 1 GPU (`--jobs 16`); the budgets are estimates from CPU timings, not yet timed on such a machine."
+        "PPO vs PPO-ERA, with stock SB3 PPO as a peer, on the paper's four MuJoCo tasks, and SAC vs SAC-ERA (2x256, "
+        "one update per step) on HalfCheetah-v5 (6 actions), 3 seeds; at most 90 minutes on 2 CPU cores (`--jobs 2`)."
     ),
     groups=(
-        Group(
-            name="sac",
-            algorithms=(SAC, SAC_ERA, SB3_SAC),
-            tasks=("HalfCheetah-v5", "dm_control/walker-walk-v0"),
-            seeds=(0, 1, 2),
-            total_timesteps=GPU_SAC_TOTAL_TIMESTEPS,
-            eval_every=GPU_SAC_TOTAL_TIMESTEPS // 15,
-            eval_episodes=5,
-        ),
         Group(
             name="ppo-mujoco",
             algorithms=(PPO, PPO_ERA, SB3_PPO),
             tasks=MUJOCO_PAPER_TASKS,
             seeds=(0, 1, 2),
-            total_timesteps=GPU_PPO_TOTAL_TIMESTEPS,
-            eval_every=GPU_PPO_TOTAL_TIMESTEPS // 20,
+            total_timesteps=CPU_PPO_TOTAL_TIMESTEPS,
+            eval_every=CPU_PPO_TOTAL_TIMESTEPS // 10,
+            eval_episodes=5,
+        ),
+        Group(
+            name="sac-halfcheetah",
+            algorithms=(CPU_SAC, CPU_SAC_ERA),
+            tasks=("HalfCheetah-v5",),
+            seeds=(0, 1, 2),
+            total_timesteps=CPU_SAC_TOTAL_TIMESTEPS,
+            eval_every=CPU_SAC_TOTAL_TIMESTEPS // 10,
             eval_episodes=5,
         ),
     ),
 )
+"""How the ``cpu`` suite's budgets were sized for 90 minutes on 2 cores (``--jobs 2``, one thread per job).
+
+Measured speeds (end to end: start-up, training, 10 evaluations of 5 episodes), this machine (AMD EPYC, 2 cores):
+
+- PPO family, from the committed ``quick`` run (``benchmarks/results/quick``, 60k steps, 2 jobs on 2 cores, commit
+  391aef2): PPO 850, PPO-ERA 630, SB3-PPO 815 steps/s; mean 765. Ant-v5 and Walker2d-v5 are not in that run; they are
+  costed 10% slower: 700 steps/s.
+- SAC 2x256, one update per step: ``benchmarks/results/throughput`` measured 2000 learning steps with 2 updates each
+  in about 75 s on 2 threads (19 ms per update); on one thread 30 ms per update is assumed: 33 steps/s.
+
+PPO: 3 algorithms x 4 tasks x 3 seeds = 36 runs x 100k steps / 700 steps/s = 5,140 core-s = 43 min on 2 cores.
+SAC: 2 algorithms x 1 task x 3 seeds = 6 runs x (18k updates x 30 ms + 2k random steps + 50k evaluation steps
+at ~2,000 steps/s, about 580 s) = 3,480 core-s = 29 min on 2 cores.
+Total 72 min, leaving 18 min (20%) for machine load and tail effects (42 jobs, 21 waves of 2). 120k PPO steps would
+need 80 min (11% margin), too tight for a shared machine.
+"""
+
+GPU_SAC_TOTAL_TIMESTEPS = 100_000
+GPU_PPO_TOTAL_TIMESTEPS = 300_000
+
+# The released recipe (agents/sac_era.py's defaults: 2x512, two updates per step, 5000 warm-up steps, AdamW 1e-4,
+# orthogonal initialisation) on the GPU, with the whole update captured in a CUDA graph.
+GPU_SAC = Algorithm("SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era", "--cudagraphs"), cuda=True)
+GPU_SAC_ERA = Algorithm("SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--cudagraphs"), cuda=True)
+
+GPU = Suite(
+    name="gpu",
+    description=(
+        "SAC vs SAC-ERA with the released recipe on the GPU (HalfCheetah-v5, h1-walk-v0, h1-stand-v0) and PPO vs "
+        "PPO-ERA on the CPU cores (the paper's four MuJoCo tasks), 3 seeds, as parallel processes; meant for at most "
+        "25 minutes on 1 H100 and 16 cores (`--jobs 16`). Budgets are estimates, not yet timed on such a machine."
+    ),
+    groups=(
+        Group(
+            name="sac",
+            algorithms=(GPU_SAC, GPU_SAC_ERA),
+            tasks=("HalfCheetah-v5", "h1-walk-v0", "h1-stand-v0"),
+            seeds=(0, 1, 2),
+            total_timesteps=GPU_SAC_TOTAL_TIMESTEPS,
+            eval_every=GPU_SAC_TOTAL_TIMESTEPS // 10,
+            eval_episodes=5,
+        ),
+        Group(
+            name="ppo-mujoco",
+            algorithms=(PPO, PPO_ERA),
+            tasks=MUJOCO_PAPER_TASKS,
+            seeds=(0, 1, 2),
+            total_timesteps=GPU_PPO_TOTAL_TIMESTEPS,
+            eval_every=GPU_PPO_TOTAL_TIMESTEPS // 10,
+            eval_episodes=5,
+        ),
+    ),
+)
+"""How the ``gpu`` suite is sized for 25 minutes on 1 H100 and 16 cores (``--jobs 16``): estimates, not measurements.
+
+42 jobs on 16 slots are about 3 waves, so a job should take at most about 8 minutes. PPO: 24 runs x 300k steps at an
+assumed 700 steps/s per core (this machine's measured speed, see the ``cpu`` suite) = 7 min each. SAC: 18 runs sharing
+one GPU, with the update captured in a CUDA graph; 100k steps in 8 minutes needs 210 steps/s per process (issue 11's
+target for one process is >= 1000 steps/s at 2x256 and one update per step). h1-* steps cost ~0.8 ms on the CPU
+(action repeat 2). Retune both budgets from the first measured run on such a machine.
+"""
+
+PAPER_TOTAL_TIMESTEPS = 3_000_000
+"""The paper's budget for both HumanoidBench (SAC) and MuJoCo Gym (PPO), counted in agent steps (policy decisions;
+HumanoidBench repeats each action twice). The released SAC-ERA default is 1M agent steps (2M simulator steps); the paper
+says 3M steps without saying which. Evaluations every 100k steps let one run answer at 1M and 1.5M agent steps too."""
 
 PAPER = Suite(
     name="paper",
     description=(
-        "The paper's protocols: SAC vs SAC-ERA on 6 HumanoidBench tasks and PPO vs PPO-ERA on 4 MuJoCo Gym tasks, "
-        "3M environment steps, 5 seeds. Paper's aggregate normalised scores: SAC 0.59 -> SAC-ERA 0.84, "
+        "The paper's protocols: SAC vs SAC-ERA on 6 HumanoidBench tasks (H1 without hands) and PPO vs PPO-ERA on 4 "
+        "MuJoCo Gym tasks, 3M agent steps, 5 seeds. Paper's aggregate normalised scores: SAC 0.59 -> SAC-ERA 0.84, "
         "PPO 0.57 -> PPO-ERA 0.88."
     ),
     groups=(
@@ -289,4 +348,4 @@ PAPER = Suite(
     ),
 )
 
-SUITES: dict[str, Suite] = {suite.name: suite for suite in (QUICK, GPU, PAPER)}
+SUITES: dict[str, Suite] = {suite.name: suite for suite in (QUICK, CPU, GPU, PAPER)}

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from benchmarks import learning
+from benchmarks import aggregate, learning
 from benchmarks.learning import Args, is_complete, run_benchmark
 from benchmarks.suites import SUITES, Algorithm, Group, Job, Suite
 
@@ -322,12 +322,12 @@ def test_dry_run_lists_the_quick_suite_without_running(tmp_path):
 
 
 def test_job_command_follows_the_agent_contract(tmp_path):
-    job = next(j for j in SUITES["gpu"].jobs(tmp_path) if j.algorithm.label == "SAC" and j.task.startswith("dm_"))
+    job = next(j for j in SUITES["gpu"].jobs(tmp_path) if j.algorithm.label == "SAC" and j.task == "h1-walk-v0")
     assert job.command("py") == [
-        *("py", "agents/sac_era.py", "--no-era"),
-        *("--env-id", "dm_control/walker-walk-v0", "--seed", "0"),
+        *("py", "agents/sac_era.py", "--no-era", "--cudagraphs"),
+        *("--env-id", "h1-walk-v0", "--seed", "0"),
         *("--total-timesteps", str(job.total_timesteps)),
-        *("--log-dir", str(tmp_path / "sac" / "sac__dm_control-walker-walk-v0__s0"), "--run-name", "run"),
+        *("--log-dir", str(tmp_path / "sac" / "sac__h1-walk-v0__s0"), "--run-name", "run"),
         *("--eval-every", str(job.group.eval_every), "--eval-episodes", "5"),
         *("--cuda", "--no-progress"),
     ]
@@ -337,13 +337,42 @@ def test_job_command_follows_the_agent_contract(tmp_path):
 
 def test_suites_are_the_documented_ones():
     assert set(get_args(learning.SuiteName)) == set(SUITES)
-    paper = SUITES["paper"]
-    assert {group.total_timesteps for group in paper.groups} == {3_000_000}
-    assert all(len(group.seeds) == 5 for group in paper.groups)
-    assert [len(group.tasks) for group in paper.groups] == [6, 4]
-    assert len(paper.jobs(Path("runs"))) == (6 + 4) * 2 * 5
     quick = SUITES["quick"].groups[0]
     assert [a.label for a in quick.algorithms] == ["PPO", "PPO-ERA", "SB3-PPO"] and len(quick.tasks) == 2
+
+
+def test_paper_suite_trains_h1_without_hands_at_the_papers_budget():
+    paper = SUITES["paper"]
+    sac, ppo = paper.groups
+    assert sac.tasks == ("h1-walk-v0", "h1-run-v0", "h1-stand-v0", "h1-slide-v0", "h1-pole-v0", "h1-hurdle-v0")
+    assert ppo.tasks == ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
+    assert {group.total_timesteps for group in paper.groups} == {3_000_000}
+    # Evaluations every 100k agent steps: the released default (1M agent steps = 2M simulator steps) is on the curve.
+    assert all(1_000_000 % group.eval_every == 0 for group in paper.groups)
+    assert all(len(group.seeds) == 5 for group in paper.groups)
+    assert len(paper.jobs(Path("runs"))) == (6 + 4) * 2 * 5
+    # Every HumanoidBench task is normalised by its documented success threshold.
+    assert all(task in aggregate.REFERENCE_SCORES for task in sac.tasks)
+    assert aggregate.REFERENCE_SCORES["h1-stand-v0"].high == 800.0
+
+
+def test_cpu_suite_has_the_four_mujoco_tasks_three_seeds_and_a_sac_group():
+    ppo, sac = SUITES["cpu"].groups
+    assert [a.label for a in ppo.algorithms] == ["PPO", "PPO-ERA", "SB3-PPO"]
+    assert ppo.tasks == ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5") and len(ppo.seeds) >= 3
+    assert [a.label for a in sac.algorithms] == ["SAC", "SAC-ERA"] and sac.tasks == ("HalfCheetah-v5",)
+    job = next(j for j in SUITES["cpu"].jobs(Path("runs")) if j.algorithm.label == "SAC-ERA")
+    command = job.command("py")
+    for flag, value in (("--hidden-dim", "256"), ("--updates-per-step", "1"), ("--total-timesteps", "20000")):
+        assert command[command.index(flag) + 1] == value
+    assert "--no-cuda" in command and "--no-era" not in command
+
+
+def test_gpu_suite_runs_sac_on_cuda_and_h1():
+    sac, ppo = SUITES["gpu"].groups
+    assert {"h1-walk-v0", "h1-stand-v0"} <= set(sac.tasks) and any(t.endswith("-v5") for t in sac.tasks)
+    assert all(algorithm.cuda for algorithm in sac.algorithms)
+    assert [a.label for a in ppo.algorithms] == ["PPO", "PPO-ERA"] and not any(a.cuda for a in ppo.algorithms)
 
 
 def test_cli_parses_into_args():
@@ -363,3 +392,30 @@ def test_cli_rejects_settings_that_cannot_work(flags, message, capsys, tmp_path)
     assert learning.main(["--out-dir", str(tmp_path / "runs"), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_ray_backend_gives_the_same_run_directories_and_results(tmp_path, calls):
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[distributed]')")
+    suite = _fake_suite(seeds=(0,))
+    local = tmp_path / "local"
+    local.mkdir()
+    assert _run(local, suite)[0] == 0
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = tmp_path / "ray"
+        remote.mkdir()
+        assert _run(remote, suite, backend="ray")[0] == 0
+    finally:
+        ray.shutdown()
+
+    def layout(root: Path) -> list[str]:
+        return sorted(str(path.relative_to(root)) for path in (root / "runs").rglob("*"))
+
+    assert layout(remote) == layout(local)
+    for job in _jobs(remote, suite).values():
+        assert is_complete(job)
+        assert json.loads((job.job_dir / "job.json").read_text())["attempts"][0]["outcome"] == "complete"
+    ray_runs, local_runs = (
+        pd.read_csv(root / "results" / "runs.csv").drop(columns=["wall_time_s", "run_dir"]) for root in (remote, local)
+    )
+    pd.testing.assert_frame_equal(ray_runs, local_runs)
