@@ -1,8 +1,8 @@
 """Stable-Baselines3 / sb3-contrib policies with ERA (needs ``pip install "era-policies[sb3]"``).
 
 ``ERASACPolicy`` (SAC), ``ERATQCPolicy`` (sb3-contrib TQC), ``ERACrossQPolicy`` (sb3-contrib CrossQ),
-``ERAActorCriticPolicy`` (PPO, A2C) and the SB3 distribution ``TruncatedGaussianDistribution``. See
-:mod:`era_policies.sb3.policies` for the ERA options.
+``ERAActorCriticPolicy`` (PPO, A2C, sb3-contrib TRPO), ``ERACallback`` (learns ``delta="auto"``, logs ``era/*``) and
+the SB3 distribution ``TruncatedGaussianDistribution``. The policies' docstrings list the ERA options.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ except ImportError as err:  # pragma: no cover - exercised by the missing-depend
         'era_policies.sb3 needs Stable-Baselines3 and sb3-contrib: pip install "era-policies[sb3]"'
     ) from err
 
+from era_policies.sb3.callbacks import ERACallback
 from era_policies.sb3.distributions import TruncatedGaussianDistribution
-from era_policies.sb3.policies import ERAActorCriticPolicy, ERAConfig, ERASACPolicy, SACLayerNormPolicy
+from era_policies.sb3.policies import ERAActorCriticPolicy, ERASACPolicy, SACLayerNormPolicy
 
 __all__ = [
     "ERAActorCriticPolicy",
-    "ERAConfig",
+    "ERACallback",
     "ERACrossQPolicy",
     "ERASACPolicy",
     "ERATQCPolicy",

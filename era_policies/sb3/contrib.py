@@ -1,4 +1,4 @@
-"""ERA policies for sb3-contrib's TQC and CrossQ."""
+"""ERA policies for sb3-contrib's TQC and CrossQ (TRPO uses :class:`~era_policies.sb3.ERAActorCriticPolicy`)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,36 @@ class ERACrossQActor(_ERAActorMixin, CrossQActor):
 
 
 class ERATQCPolicy(_ERAOffPolicyMixin, TQCPolicy):
-    """ERA policy for :class:`sb3_contrib.TQC` (use ``ent_coef=0.0``); options as in :mod:`era_policies.sb3`."""
+    """ERA policy for :class:`sb3_contrib.TQC` (use ``ent_coef=0.0``).
+
+    Other arguments are ``TQCPolicy``'s (``use_sde=True`` is rejected).
+
+    :param target_entropy_per_dim: the entropy floor ``H0 / D`` in nats per action dimension.
+    :param log_std_min: lower clamp of the activated log standard deviation.
+    :param log_std_max: upper bound of the activated log standard deviation.
+    :param entropy_level: ``"state"`` (every state keeps the floor) or ``"batch"`` (the batch mean does).
+    :param delta: a constant ``>= 0`` (nats per dimension) or ``"auto"``, learned by
+        :class:`~era_policies.sb3.ERACallback`.
+    :param batch_momentum: momentum of the running normaliser (``entropy_level="batch"`` only).
+    :param action_distribution: ``"truncated_normal"`` or ``"tanh_normal"``.
+    """
 
     actor_class = ERATQCActor
 
 
 class ERACrossQPolicy(_ERAOffPolicyMixin, CrossQPolicy):
-    """ERA policy for :class:`sb3_contrib.CrossQ` (use ``ent_coef=0.0``); options as in :mod:`era_policies.sb3`."""
+    """ERA policy for :class:`sb3_contrib.CrossQ` (use ``ent_coef=0.0``).
+
+    Other arguments are ``CrossQPolicy``'s (``use_sde=True`` is rejected).
+
+    :param target_entropy_per_dim: the entropy floor ``H0 / D`` in nats per action dimension.
+    :param log_std_min: lower clamp of the activated log standard deviation.
+    :param log_std_max: upper bound of the activated log standard deviation.
+    :param entropy_level: ``"state"`` (every state keeps the floor) or ``"batch"`` (the batch mean does).
+    :param delta: a constant ``>= 0`` (nats per dimension) or ``"auto"``, learned by
+        :class:`~era_policies.sb3.ERACallback`.
+    :param batch_momentum: momentum of the running normaliser (``entropy_level="batch"`` only).
+    :param action_distribution: ``"truncated_normal"`` or ``"tanh_normal"``.
+    """
 
     actor_class = ERACrossQActor

@@ -17,25 +17,40 @@ def small_net() -> dict:
 
 
 class BoxActionEnv(gym.Env):
-    """A tiny continuous-control task with arbitrary Box bounds: reward for matching a target inside the box."""
+    """A tiny continuous-control task with arbitrary Box bounds: reward for matching a target inside the box.
 
-    def __init__(self, low: list[float], high: list[float], episode_length: int = 20) -> None:
+    Observations are random, so the best policy is the constant action ``target`` (return 0); a policy acting
+    uniformly at random scores ``-episode_length * sum((high - low)^2 / 12)`` for the midpoint target.
+    """
+
+    def __init__(
+        self, low: list[float], high: list[float], episode_length: int = 20, target: list[float] | None = None
+    ) -> None:
         self.action_space = spaces.Box(np.array(low, dtype=np.float32), np.array(high, dtype=np.float32))
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
         self.episode_length = episode_length
+        midpoint = 0.5 * (self.action_space.low + self.action_space.high)
+        self.target = midpoint if target is None else np.array(target, dtype=np.float32)
         self._t = 0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        self.observation_space.seed(seed)
         self._t = 0
         return self.observation_space.sample(), {}
 
     def step(self, action: np.ndarray):
         assert self.action_space.contains(action.astype(np.float32)), f"action {action} outside {self.action_space}"
         self._t += 1
-        target = 0.5 * (self.action_space.low + self.action_space.high)
-        reward = -float(np.sum((action - target) ** 2))
+        reward = -float(np.sum((action - self.target) ** 2))
         return self.observation_space.sample(), reward, False, self._t >= self.episode_length, {}
+
+
+def three_dim_env(**kwargs) -> gym.Env:
+    """Three action dimensions with different bounds: ERA's softmax then really shares the entropy budget."""
+    from stable_baselines3.common.monitor import Monitor
+
+    return Monitor(BoxActionEnv([-1.0, 0.0, -2.0], [1.0, 0.5, 2.0], **kwargs))
 
 
 @pytest.fixture

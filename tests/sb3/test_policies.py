@@ -1,65 +1,150 @@
-"""ERA policies inside SB3 and sb3-contrib: learning, rescaling, save/load, warnings, logging, errors."""
+"""ERA policies inside SB3 and sb3-contrib: entropy floor, learning, rescaling, layouts, options, save/load, errors."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import sys
 import warnings
 
+import gymnasium as gym
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from sb3_contrib import TQC, CrossQ
+from gymnasium import spaces
+from sb3_contrib import TQC, TRPO, CrossQ
 from stable_baselines3 import A2C, PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.torch_layers import CombinedExtractor
 
-from era_policies.sb3 import ERAActorCriticPolicy, ERACrossQPolicy, ERASACPolicy, ERATQCPolicy, SACLayerNormPolicy
+from era_policies import gaussian_entropy
+from era_policies.sb3 import (
+    ERAActorCriticPolicy,
+    ERACallback,
+    ERACrossQPolicy,
+    ERASACPolicy,
+    ERATQCPolicy,
+    SACLayerNormPolicy,
+)
 from era_policies.sb3.policies import LayerNormContinuousCritic
 from tests.conftest import requires_cuda
-from tests.sb3.conftest import BoxActionEnv, small_net
+from tests.sb3.conftest import BoxActionEnv, small_net, three_dim_env
 
 OFF_POLICY = [(SAC, ERASACPolicy), (TQC, ERATQCPolicy), (CrossQ, ERACrossQPolicy)]
-ON_POLICY = [(PPO, ERAActorCriticPolicy), (A2C, ERAActorCriticPolicy)]
+ON_POLICY = [(PPO, ERAActorCriticPolicy), (A2C, ERAActorCriticPolicy), (TRPO, ERAActorCriticPolicy)]
 ALL = OFF_POLICY + ON_POLICY
+ERA_POLICIES = [ERASACPolicy, ERATQCPolicy, ERACrossQPolicy, ERAActorCriticPolicy]
+ids = lambda x: getattr(x, "__name__", "")  # noqa: E731
 
 
-def _make(algo, policy, env, **policy_kwargs):
-    kwargs = {"seed": 0, "device": "cpu", "policy_kwargs": {**small_net(), **policy_kwargs}}
+def _make(algo, policy, env, device: str = "cpu", **policy_kwargs):
+    kwargs = {"seed": 0, "device": device, "policy_kwargs": {**small_net(), **policy_kwargs}}
     if algo in (SAC, TQC, CrossQ):
         kwargs.update(ent_coef=0.0, learning_starts=50, batch_size=32)
     elif algo is PPO:
         kwargs.update(n_steps=64, batch_size=32, n_epochs=2)
+    elif algo is TRPO:
+        kwargs.update(n_steps=64, batch_size=32)
     else:
         kwargs.update(n_steps=8)
     return algo(policy, env, **kwargs)
 
 
-def _activated_log_std(model, obs: np.ndarray) -> torch.Tensor:
-    obs_t = torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1)
+def _era_net(model):
+    """The network that holds ERA: the actor of the SAC family, the policy itself for PPO/A2C/TRPO."""
+    return model.policy if isinstance(model.policy, ERAActorCriticPolicy) else model.policy.actor
+
+
+def _log_std(model, obs: np.ndarray) -> torch.Tensor:
+    """Activated log stds ``(B, D)`` of the policy as it acts."""
+    model.policy.set_training_mode(False)
     with torch.no_grad():
-        if isinstance(model.policy, ERAActorCriticPolicy):
-            return model.policy.get_distribution(obs_t).distribution.scale.log()
-        return model.policy.actor.get_action_dist_params(obs_t)[1]
+        return model.policy.era_entropy(torch.as_tensor(obs, device=model.device))[1].cpu()
 
 
-# ------------------------------------------------------------------------------------------------------ learning
-@pytest.mark.parametrize(("algo", "policy"), ALL, ids=lambda x: getattr(x, "__name__", ""))
-def test_short_training_runs_and_keeps_the_entropy_floor(algo, policy, pendulum):
-    model = _make(algo, policy, pendulum, target_entropy_per_dim=-0.4)
+def _observations(env: gym.Env, n: int = 64) -> np.ndarray:
+    env.observation_space.seed(1)
+    return np.stack([env.observation_space.sample() for _ in range(n)])
+
+
+# -------------------------------------------------------------------------------------------- the entropy floor
+@pytest.mark.parametrize(("algo", "policy"), ALL, ids=ids)
+def test_every_state_keeps_the_entropy_floor_after_training(algo, policy):
+    """State-level ERA: the activated Gaussian of every state has entropy D * target, however the std is shared."""
+    env = three_dim_env()
+    model = _make(algo, policy, env, target_entropy_per_dim=-0.4)
     model.learn(200)
-    obs, _ = pendulum.reset(seed=1)
-    log_std = _activated_log_std(model, obs)
-    # Pendulum has D = 1, so ERA's Gaussian std is the constant exp(H0 - 0.5 log(2 pi e)).
-    assert torch.allclose(log_std, torch.tensor(-0.4 - 0.5 * math.log(2 * math.pi * math.e)), atol=1e-5)
+    log_std = _log_std(model, _observations(env))
+    torch.testing.assert_close(gaussian_entropy(log_std), torch.full((64,), 3 * -0.4), atol=1e-4, rtol=0)
+    # The floor binds the sum, not each dimension: the network moves the budget between dimensions and states.
+    assert log_std.std(dim=0).min() > 1e-4 and log_std.std(dim=1).min() > 1e-4
     for param in model.policy.parameters():
         assert torch.isfinite(param).all()
 
 
-@pytest.mark.parametrize(("algo", "policy"), OFF_POLICY, ids=lambda x: getattr(x, "__name__", ""))
+@pytest.mark.parametrize(("algo", "policy"), [(SAC, ERASACPolicy), (PPO, ERAActorCriticPolicy)], ids=["sac", "ppo"])
+def test_batch_level_keeps_the_floor_on_the_batch_mean_only(algo, policy):
+    env = three_dim_env()
+    model = _make(algo, policy, env, target_entropy_per_dim=-0.4, entropy_level="batch")
+    model.learn(200)
+    era_net = _era_net(model)
+    era_net.train()  # training mode: the batch's own normaliser, as in SB3's train()
+    with torch.no_grad():
+        log_std = model.policy.era_entropy(torch.as_tensor(_observations(env)))[1]
+    per_state = gaussian_entropy(log_std)
+    torch.testing.assert_close(per_state.mean(), torch.tensor(3 * -0.4), atol=1e-4, rtol=0)
+    assert per_state.std() > 1e-3  # single states sit above or below the floor
+
+
+def test_constant_delta_raises_the_floor_by_delta_per_dimension():
+    env = three_dim_env()
+    model = _make(SAC, ERASACPolicy, env, target_entropy_per_dim=-0.4, delta=0.3)
+    log_std = _log_std(model, _observations(env))
+    torch.testing.assert_close(gaussian_entropy(log_std), torch.full((64,), 3 * (-0.4 + 0.3)), atol=1e-4, rtol=0)
+
+
+# ----------------------------------------------------------------------------------------------------- learning
+def _random_return(env: BoxActionEnv) -> float:
+    """Expected return of uniform random actions on the midpoint task."""
+    return -env.episode_length * float(np.sum((env.action_space.high - env.action_space.low) ** 2) / 12.0)
+
+
+@pytest.mark.parametrize(("algo", "policy"), OFF_POLICY, ids=ids)
+def test_off_policy_algorithms_learn_the_box_task(algo, policy):
+    env = three_dim_env()
+    model = algo(
+        policy,
+        env,
+        ent_coef=0.0,
+        learning_rate=3e-3,
+        learning_starts=200,
+        seed=0,
+        device="cpu",
+        policy_kwargs=small_net(),
+    )
+    model.learn(1500)
+    mean_return, _ = evaluate_policy(model, env, n_eval_episodes=5)
+    # Random actions score about -30; the best policy 0.
+    random_return = _random_return(env.unwrapped)
+    assert mean_return > 0.1 * random_return, f"return {mean_return:.2f} (random: {random_return:.2f})"
+
+
+@pytest.mark.parametrize(("algo", "policy"), ON_POLICY, ids=ids)
+def test_on_policy_algorithms_learn_the_box_task(algo, policy):
+    env = make_vec_env(lambda: three_dim_env(), n_envs=4, seed=0)
+    kwargs = {"n_steps": 128} if algo is not A2C else {"n_steps": 16, "learning_rate": 3e-3}
+    model = algo(policy, env, seed=0, device="cpu", policy_kwargs=small_net(), **kwargs)
+    before, _ = evaluate_policy(model, env, n_eval_episodes=8)
+    model.learn(6000)
+    after, _ = evaluate_policy(model, env, n_eval_episodes=8)
+    assert after > before + 3.0 and after > 0.5 * _random_return(BoxActionEnv([-1.0, 0.0, -2.0], [1.0, 0.5, 2.0])), (
+        f"return {before:.2f} -> {after:.2f}"
+    )
+
+
+@pytest.mark.parametrize(("algo", "policy"), OFF_POLICY, ids=ids)
 def test_off_policy_algorithms_learn_pendulum(algo, policy, pendulum):
     model = algo(
         policy,
@@ -75,7 +160,7 @@ def test_off_policy_algorithms_learn_pendulum(algo, policy, pendulum):
     model.learn(5000)
     after, _ = evaluate_policy(model, pendulum, n_eval_episodes=5)
     # A random policy scores about -1200 on Pendulum; a trained one about -150.
-    assert after > -600, f"return {after:.0f} after training (was {before:.0f})"
+    assert after > -600 and after > before + 300, f"return {after:.0f} after training (was {before:.0f})"
 
 
 @pytest.mark.slow
@@ -134,56 +219,206 @@ def test_multiple_envs(algo, policy):
     assert actions.shape == (3, 1) and np.all(np.abs(actions) <= 2.0)
 
 
-@requires_cuda
-@pytest.mark.gpu
-@pytest.mark.parametrize(("algo", "policy"), ALL, ids=lambda x: getattr(x, "__name__", ""))
-def test_cuda_device(algo, policy, pendulum):
-    model = algo(policy, pendulum, device="cuda", seed=0, **({"ent_coef": 0.0} if algo in (SAC, TQC, CrossQ) else {}))
-    model.learn(300)
-    assert next(model.policy.parameters()).is_cuda
-    assert model.predict(pendulum.reset(seed=0)[0], deterministic=True)[0].shape == (1,)
+def test_tanh_normal_alternative_uses_sb3_squashed_gaussian_with_the_era_std():
+    from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
+
+    env = three_dim_env()
+    model = _make(SAC, ERASACPolicy, env, action_distribution="tanh_normal", target_entropy_per_dim=-0.4)
+    assert isinstance(model.policy.actor.action_dist, SquashedDiagGaussianDistribution)
+    model.learn(150)
+    obs = _observations(env)
+    torch.testing.assert_close(gaussian_entropy(_log_std(model, obs)), torch.full((64,), -1.2), atol=1e-4, rtol=0)
+    actions, _ = model.predict(obs, deterministic=False)
+    assert np.all(actions >= env.action_space.low) and np.all(actions <= env.action_space.high)
+
+
+# ----------------------------------------------------------------------------------------------------------- CUDA
+@pytest.mark.parametrize(("algo", "policy"), ALL, ids=ids)
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=[requires_cuda, pytest.mark.gpu])], ids=["cpu", "cuda"]
+)
+def test_device(algo, policy, device):
+    """The whole path (acting, SB3's train(), ERACallback's delta step) on the algorithm's device."""
+    env = three_dim_env()
+    # A high floor: delta must grow, so its step shows.
+    model = _make(algo, policy, env, device=device, target_entropy_per_dim=0.6, delta="auto", entropy_level="batch")
+    model.learn(200, callback=ERACallback(delta_lr=1e-2))
+    assert all(t.device.type == device for t in model.policy.state_dict().values())
+    assert model.policy.era_delta.delta.device.type == device and model.policy.era_delta.delta.item() > 0
+    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
+    assert action.shape == (3,)
+
+
+# ------------------------------------------------------------------------------------------ module layouts (API)
+SAC_ACTOR_KEYS = [
+    "latent_pi.0.weight",
+    "latent_pi.0.bias",
+    "latent_pi.2.weight",
+    "latent_pi.2.bias",
+    "mu.weight",
+    "mu.bias",
+    "log_std.weight",
+    "log_std.bias",
+    "era_delta.delta",
+]
+BATCH_ERA_KEYS = ["batch_era.running_log_normalizer", "batch_era.num_batches_tracked"]
+LAYER_NORM_CRITIC_KEYS = [
+    f"qf{i}.{layer}.{p}" for i in range(2) for layer in (0, 1, 3, 4, 6) for p in ("weight", "bias")
+]
+ACTOR_CRITIC_KEYS = [
+    "mlp_extractor.policy_net.0.weight",
+    "mlp_extractor.policy_net.0.bias",
+    "mlp_extractor.policy_net.2.weight",
+    "mlp_extractor.policy_net.2.bias",
+    "mlp_extractor.value_net.0.weight",
+    "mlp_extractor.value_net.0.bias",
+    "mlp_extractor.value_net.2.weight",
+    "mlp_extractor.value_net.2.bias",
+    "action_net.weight",
+    "action_net.bias",
+    "std_logits_net.weight",
+    "std_logits_net.bias",
+    "value_net.weight",
+    "value_net.bias",
+    "era_delta.delta",
+]
+
+
+@pytest.mark.parametrize("policy", [ERASACPolicy, ERATQCPolicy], ids=ids)
+@pytest.mark.parametrize("entropy_level", ["state", "batch"])
+def test_sac_family_actor_layout(policy, entropy_level):
+    env = three_dim_env()
+    algo = SAC if policy is ERASACPolicy else TQC
+    model = algo(policy, env, ent_coef=0.0, policy_kwargs={**small_net(), "entropy_level": entropy_level})
+    extra = BATCH_ERA_KEYS if entropy_level == "batch" else []
+    assert list(model.policy.actor.state_dict()) == SAC_ACTOR_KEYS + extra
+    actor = model.policy.actor
+    assert actor.log_std.out_features == 3 and actor.mu.out_features == 3
+    assert (actor.batch_era is not None) == (entropy_level == "batch")
+
+
+def test_layer_norm_critic_layout():
+    model = SAC(ERASACPolicy, three_dim_env(), ent_coef=0.0, policy_kwargs={**small_net(), "critic_layer_norm": True})
+    critic = model.policy.critic
+    assert isinstance(critic, LayerNormContinuousCritic)
+    assert list(critic.state_dict()) == LAYER_NORM_CRITIC_KEYS
+    assert [type(m).__name__ for m in critic.qf0] == ["Linear", "LayerNorm", "ReLU"] * 2 + ["Linear"]
+    assert list(model.policy.critic_target.state_dict()) == LAYER_NORM_CRITIC_KEYS
+
+
+def test_actor_critic_layout():
+    model = PPO(ERAActorCriticPolicy, three_dim_env(), policy_kwargs={"entropy_level": "batch"})
+    assert list(model.policy.state_dict()) == ACTOR_CRITIC_KEYS + BATCH_ERA_KEYS
+    assert not hasattr(model.policy, "log_std")  # PPO would otherwise log exp(log_std) of an unused parameter
+
+
+def test_sac_actor_computes_the_era_activation_from_its_heads():
+    """get_action_dist_params = era_log_std(log_std(latent), era_delta.activation_target()): no hidden wrapper."""
+    from era_policies import era_log_std
+
+    model = SAC(ERASACPolicy, three_dim_env(), ent_coef=0.0, policy_kwargs={**small_net(), "delta": 0.2})
+    actor = model.policy.actor
+    obs = torch.as_tensor(_observations(three_dim_env()))
+    with torch.no_grad():
+        mean, log_std, _ = actor.get_action_dist_params(obs)
+        latent = actor.latent_pi(obs)
+        expected = era_log_std(actor.log_std(latent), actor.era_delta.activation_target(), -8.0, 0.0)
+    torch.testing.assert_close(mean, actor.mu(latent))
+    torch.testing.assert_close(log_std, expected)
+
+
+def test_agent_networks_export_by_state_dict():
+    """What the single-file agents rely on: a state dict with the documented keys loads into the policy."""
+    model = SAC(ERASACPolicy, three_dim_env(), ent_coef=0.0, policy_kwargs={**small_net(), "delta": "auto"})
+    state = {key: torch.randn_like(value) for key, value in model.policy.actor.state_dict().items()}
+    state["era_delta.delta"] = torch.tensor(0.25)
+    policy = ERASACPolicy(model.observation_space, model.action_space, lambda _: 3e-4, delta="auto", **small_net())
+    policy.actor.load_state_dict(state)
+    assert float(policy.era_delta.delta) == 0.25
+
+
+# ------------------------------------------------------------------------------------------- delta and optimisers
+@pytest.mark.parametrize(("algo", "policy"), ALL, ids=ids)
+@pytest.mark.parametrize("delta", ["auto", 0.1], ids=["auto", "constant"])
+def test_delta_is_in_no_sb3_optimizer(algo, policy, delta):
+    model = _make(algo, policy, three_dim_env(), delta=delta)
+    if isinstance(model.policy, ERAActorCriticPolicy):
+        optimizers = [model.policy.optimizer]
+    else:
+        optimizers = [model.policy.actor.optimizer, model.policy.critic.optimizer]
+    delta_param = model.policy.era_delta.delta
+    optimized = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
+    assert not any(p is delta_param for p in optimized)
+    # ... and every other trainable parameter of the actor / policy still is.
+    owner = _era_net(model)
+    expected = {id(p) for p in owner.parameters() if p is not delta_param}
+    assert expected <= {id(p) for p in optimized}
+
+
+# ------------------------------------------------------------------------------------------------ typed options
+@pytest.mark.parametrize("policy", ERA_POLICIES, ids=ids)
+def test_era_options_are_typed_documented_keyword_arguments(policy):
+    signature = inspect.signature(policy.__init__)
+    options = ["target_entropy_per_dim", "log_std_min", "log_std_max", "entropy_level", "delta", "batch_momentum"]
+    if policy is not ERAActorCriticPolicy:
+        options.append("action_distribution")
+    if policy is ERASACPolicy:
+        options.append("critic_layer_norm")
+    for name in options:
+        parameter = signature.parameters[name]
+        assert parameter.annotation is not inspect.Parameter.empty, name
+        assert parameter.default is not inspect.Parameter.empty, name
+        assert f":param {name}:" in policy.__doc__, name
+
+
+def test_default_targets():
+    assert _make(SAC, ERASACPolicy, three_dim_env()).policy.era_delta.target_entropy_per_dim == -0.5
+    assert _make(PPO, ERAActorCriticPolicy, three_dim_env()).policy.era_delta.target_entropy_per_dim == -0.3
 
 
 # ---------------------------------------------------------------------------------------------------- save/load
 ERA_KWARGS = {
-    "target_entropy_per_dim": -0.7,
+    "target_entropy_per_dim": 0.6,  # high enough that delta must grow
     "log_std_min": -6.0,
     "log_std_max": 0.5,
     "entropy_level": "batch",
     "delta": "auto",
-    "delta_lr": 1e-2,
+    "batch_momentum": 0.05,
 }
 
 
-@pytest.mark.parametrize(("algo", "policy"), ALL, ids=lambda x: getattr(x, "__name__", ""))
+@pytest.mark.parametrize(("algo", "policy"), ALL, ids=ids)
 def test_model_and_policy_save_load_round_trip(algo, policy, tmp_path):
-    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
-    model = _make(algo, policy, env, **ERA_KWARGS)
-    model.learn(200)
+    env = make_vec_env(lambda: three_dim_env(), n_envs=2, seed=0)
+    kwargs = dict(ERA_KWARGS)
+    if policy is not ERAActorCriticPolicy:
+        kwargs["action_distribution"] = "tanh_normal"
+    model = _make(algo, policy, env, **kwargs)
+    model.learn(200, callback=ERACallback(delta_lr=1e-2))
+    original = _era_net(model)
+    assert original.era_delta.delta.item() > 0 and int(original.batch_era.num_batches_tracked) > 0
     obs = env.reset()
     expected, _ = model.predict(obs, deterministic=True)
     model.save(tmp_path / "model.zip")
     loaded = algo.load(tmp_path / "model.zip", device="cpu")
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], expected)
-    assert loaded.policy.era_config == model.policy.era_config
-    for key, value in ERA_KWARGS.items():
-        assert getattr(loaded.policy.era_config, key) == value
+    for key, value in kwargs.items():
+        assert loaded.policy.era_options[key] == value, key
     # delta and the batch-level running normaliser are part of the state
-    era_std = loaded.policy.era_std if algo in (PPO, A2C) else loaded.policy.actor.era_std
-    original = model.policy.era_std if algo in (PPO, A2C) else model.policy.actor.era_std
-    assert torch.equal(era_std.era_delta.delta, original.era_delta.delta)
-    assert torch.equal(era_std.batch_era.running_log_normalizer, original.batch_era.running_log_normalizer)
+    restored = _era_net(loaded)
+    assert torch.equal(restored.era_delta.delta, original.era_delta.delta)
+    assert torch.equal(restored.batch_era.running_log_normalizer, original.batch_era.running_log_normalizer)
 
     model.policy.save(tmp_path / "policy.pt")
     policy_only = policy.load(tmp_path / "policy.pt", device="cpu")
     np.testing.assert_array_equal(policy_only.predict(obs, deterministic=True)[0], expected)
-    assert policy_only.era_config == model.policy.era_config
+    assert policy_only.era_options == model.policy.era_options
+    assert torch.equal(policy_only.era_delta.delta, original.era_delta.delta)
 
 
 def test_sac_layer_norm_policy_round_trip_and_critic(tmp_path, pendulum):
     model = SAC(SACLayerNormPolicy, pendulum, learning_starts=20, batch_size=16, policy_kwargs=small_net(), seed=0)
     assert isinstance(model.policy.critic, LayerNormContinuousCritic)
-    assert any(isinstance(m, torch.nn.LayerNorm) for m in model.policy.critic.qf0)
     model.learn(40)
     model.policy.save(tmp_path / "p.pt")
     loaded = SACLayerNormPolicy.load(tmp_path / "p.pt")
@@ -193,46 +428,100 @@ def test_sac_layer_norm_policy_round_trip_and_critic(tmp_path, pendulum):
     assert not isinstance(SAC(ERASACPolicy, pendulum, ent_coef=0.0).policy.critic, LayerNormContinuousCritic)
 
 
+def test_rl_zoo_dotted_policy_path():
+    """RL Zoo imports a dotted ``policy:`` with importlib and evaluates the ``policy_kwargs`` string."""
+    module_name, class_name = "era_policies.sb3.ERASACPolicy".rsplit(".", 1)
+    policy_class = getattr(importlib.import_module(module_name), class_name)
+    policy_kwargs = eval("dict(target_entropy_per_dim=-0.5, delta='auto', net_arch=[32, 32])")
+    model = SAC(
+        policy_class, three_dim_env(), ent_coef=0.0, learning_starts=10, batch_size=16, policy_kwargs=policy_kwargs
+    )
+    model.learn(30, callback=ERACallback())
+    assert model.policy.era_options["delta"] == "auto"
+
+
 # ------------------------------------------------------------------------------------------ warnings and errors
-@pytest.mark.parametrize(
-    ("algo", "policy", "ent_coef"),
-    [
-        (SAC, ERASACPolicy, "auto"),
-        (SAC, ERASACPolicy, 0.1),
-        (TQC, ERATQCPolicy, "auto_0.5"),
-        (PPO, ERAActorCriticPolicy, 0.01),
-    ],
-)
-def test_entropy_bonus_warns(algo, policy, ent_coef, pendulum):
-    with pytest.warns(UserWarning, match="ent_coef=0.0"):
-        algo(policy, pendulum, ent_coef=ent_coef, policy_kwargs=small_net())
-
-
-@pytest.mark.parametrize(("algo", "policy"), ALL, ids=lambda x: getattr(x, "__name__", ""))
-def test_no_warning_without_entropy_bonus(algo, policy, pendulum):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        _make(algo, policy, pendulum)
-
-
-def test_use_sde_is_rejected(pendulum):
+def test_use_sde_is_rejected_by_the_sac_family(pendulum):
     with pytest.raises(ValueError, match="use_sde"):
         SAC(ERASACPolicy, pendulum, ent_coef=0.0, use_sde=True)
+
+
+def test_use_sde_is_rejected_by_the_actor_critic_policy(pendulum):
     with pytest.raises(ValueError, match="use_sde"):
         PPO(ERAActorCriticPolicy, pendulum, use_sde=True)
 
 
-def test_bad_spaces_and_targets_are_value_errors(pendulum):
+def test_discrete_actions_are_rejected():
     with pytest.raises(ValueError, match=r"continuous \(Box\) action space"):
         PPO(ERAActorCriticPolicy, "CartPole-v1")
-    with pytest.raises(ValueError, match="infeasible"):
-        SAC(ERASACPolicy, pendulum, ent_coef=0.0, policy_kwargs={"target_entropy_per_dim": 2.0})
-    with pytest.raises(ValueError, match="level"):
-        SAC(ERASACPolicy, pendulum, ent_coef=0.0, policy_kwargs={"entropy_level": "episode"})
-    with pytest.raises(ValueError, match="action_distribution"):
+
+
+@pytest.mark.parametrize("policy", ERA_POLICIES, ids=ids)
+def test_infeasible_target_is_rejected(policy, pendulum):
+    lr = lambda _: 3e-4  # noqa: E731
+    with pytest.raises(ValueError, match=r"target_entropy_per_dim.*infeasible"):
+        policy(pendulum.observation_space, pendulum.action_space, lr, target_entropy_per_dim=2.0)
+
+
+@pytest.mark.parametrize("policy", ERA_POLICIES, ids=ids)
+@pytest.mark.parametrize("target", ["-0.5", float("nan"), None, True], ids=["string", "nan", "none", "bool"])
+def test_non_number_target_is_rejected_naming_it(policy, target, pendulum):
+    with pytest.raises(ValueError, match="target_entropy_per_dim"):
+        policy(pendulum.observation_space, pendulum.action_space, lambda _: 3e-4, target_entropy_per_dim=target)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("entropy_level", "episode"),
+        ("delta", -0.1),
+        ("delta", "learned"),
+        ("log_std_min", 0.0),
+        ("action_distribution", "beta"),
+        ("batch_momentum", 0.0),
+    ],
+)
+def test_bad_option_is_a_value_error_naming_it(option, value, pendulum):
+    kwargs = {option: value, "entropy_level": "batch"} if option == "batch_momentum" else {option: value}
+    with pytest.raises(ValueError, match="momentum" if option == "batch_momentum" else option):
+        SAC(ERASACPolicy, pendulum, ent_coef=0.0, policy_kwargs=kwargs)
+
+
+def test_actor_critic_policy_has_no_action_distribution_option(pendulum):
+    with pytest.raises(TypeError, match="action_distribution"):
         PPO(ERAActorCriticPolicy, pendulum, policy_kwargs={"action_distribution": "tanh_normal"})
-    with pytest.warns(UserWarning, match=r"log\(2\)"):
+
+
+def test_target_above_log_2_warns_at_the_callers_line(pendulum):
+    with pytest.warns(UserWarning, match=r"log\(2\)") as record:
         SAC(ERASACPolicy, pendulum, ent_coef=0.0, policy_kwargs={"target_entropy_per_dim": 1.0})
+    assert record[0].filename == __file__
+
+
+class _DictObsEnv(gym.Env):
+    observation_space = spaces.Dict({"a": spaces.Box(-1, 1, (2,)), "b": spaces.Box(-1, 1, (3,))})
+    action_space = spaces.Box(-1, 1, (2,))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize(("algo", "policy"), [(SAC, ERASACPolicy), (PPO, ERAActorCriticPolicy)], ids=["sac", "ppo"])
+def test_dict_observations_with_the_default_extractor_say_use_combined_extractor(algo, policy):
+    with pytest.raises(ValueError, match=r"Dict observation space.*CombinedExtractor"):
+        algo(policy, _DictObsEnv())
+
+
+@pytest.mark.parametrize(("algo", "policy"), [(SAC, ERASACPolicy), (PPO, ERAActorCriticPolicy)], ids=["sac", "ppo"])
+def test_dict_observations_work_with_combined_extractor(algo, policy):
+    model = _make(algo, policy, _DictObsEnv(), features_extractor_class=CombinedExtractor)
+    model.learn(80, callback=ERACallback())
+    action, _ = model.predict(_DictObsEnv().observation_space.sample(), deterministic=True)
+    assert action.shape == (2,)
 
 
 def test_missing_sb3_gives_the_install_command(monkeypatch):
@@ -243,51 +532,10 @@ def test_missing_sb3_gives_the_install_command(monkeypatch):
         importlib.import_module("era_policies.sb3")
 
 
-# ------------------------------------------------------------------------------------------------------ logging
-def _train_with_csv_logger(model, tmp_path, steps: int) -> pd.DataFrame:
-    model.set_logger(configure(str(tmp_path), ["csv"]))
-    model.learn(steps, log_interval=1)
-    return pd.read_csv(tmp_path / "progress.csv")
-
-
-def test_ppo_reports_the_activated_std_and_era_curves(tmp_path, pendulum):
-    model = _make(PPO, ERAActorCriticPolicy, pendulum, target_entropy_per_dim=-0.3)
-    assert not hasattr(model.policy, "log_std")  # PPO would otherwise log exp(log_std) of an unused parameter
-    log = _train_with_csv_logger(model, tmp_path, 256).dropna(subset=["train/std"])
-    expected_std = math.exp(-0.3 - 0.5 * math.log(2 * math.pi * math.e))  # D = 1: constant activated std
-    np.testing.assert_allclose(log["train/std"], expected_std, rtol=1e-5)
-    np.testing.assert_allclose(log["era/target_entropy"], -0.3)
-    assert (log["era/delta"] == 0.0).all()
-    # The bounded policy's entropy is at most the Gaussian's (bounding only removes entropy).
-    assert (log["era/entropy"] <= -0.3 + 1e-5).all()
-
-
-def test_auto_delta_lifts_the_logged_entropy_to_the_target(tmp_path, pendulum):
-    target = 0.25
-    fixed = _make(SAC, ERASACPolicy, pendulum, target_entropy_per_dim=target)
-    auto = _make(SAC, ERASACPolicy, pendulum, target_entropy_per_dim=target, delta="auto", delta_lr=1e-2)
-    fixed_log = _train_with_csv_logger(fixed, tmp_path / "fixed", 1200).dropna(subset=["era/entropy"])
-    auto_log = _train_with_csv_logger(auto, tmp_path / "auto", 1200).dropna(subset=["era/entropy"])
-    assert (fixed_log["era/entropy"] < target).all()  # truncation removes entropy when delta = 0
-    settled = auto_log.iloc[len(auto_log) // 2 :]
-    assert (settled["era/delta"] > 0).all()
-    # Once delta has settled, the realised entropy sits at the target (Adam's step size sets the ripple).
-    assert (settled["era/entropy"] >= target - 0.02).all(), settled[["era/entropy", "era/delta"]]
-
-
-def test_tanh_normal_alternative_uses_sb3_squashed_gaussian_with_the_era_std(tmp_path, pendulum):
-    from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
-
-    model = _make(SAC, ERASACPolicy, pendulum, action_distribution="tanh_normal", delta="auto", delta_lr=1e-2)
-    assert isinstance(model.policy.actor.action_dist, SquashedDiagGaussianDistribution)
-    log = _train_with_csv_logger(model, tmp_path, 300).dropna(subset=["era/entropy"])
-    expected_std = math.exp(
-        -0.5 + float(model.policy.actor.era_std.era_delta.delta.detach()) - 0.5 * math.log(2 * math.pi * math.e)
-    )
-    assert np.isfinite(log["era/entropy"]).all() and (log["era/delta"] >= 0).all()
-    obs = np.zeros((5, 3), dtype=np.float32)
-    with torch.no_grad():
-        log_std = model.policy.actor.get_action_dist_params(torch.as_tensor(obs))[1]
-    np.testing.assert_allclose(log_std.exp().numpy(), expected_std, rtol=1e-5)  # D = 1: the ERA std is a constant
-    actions, _ = model.predict(obs, deterministic=True)
-    assert np.all(np.abs(actions) <= 2.0)
+@pytest.mark.parametrize(("algo", "policy"), ALL, ids=ids)
+def test_constant_delta_trains_without_callback_and_without_warnings(algo, policy):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _make(algo, policy, three_dim_env(), delta=0.1)
+        model.learn(100)
+    assert math.isclose(model.policy.era_delta.delta.item(), 0.1, rel_tol=1e-6)
