@@ -2,12 +2,25 @@
 
 ERA's released code samples actions from a normal truncated to ``(-1, 1)`` whose location is ``tanh(mean)`` and
 whose scale is the ERA-activated standard deviation. Samples are *not* squashed: only the location goes through
-``tanh``. This module holds that distribution (reference notes §3) and the one helper that builds it from a policy
-network's outputs, so the SB3 policies and the single-file agents share one implementation.
+``tanh``. This module holds that distribution (method notes §3), the one helper that builds it from a policy
+network's outputs (shared by the SB3 policies and the single-file agents) and ``KL(TruncatedNormal || TruncatedNormal)``
+for TRPO-style algorithms.
 
-Numerics: every quantity is computed in log space from ``log_ndtr`` or, when the interval straddles the location,
-from a sum of two ``erf`` terms (no cancellation), so log-probabilities, entropies, samples and their gradients stay
-finite for locations within 1e-5 of a bound and scales from 1e-4 to 100, in float32 as in float64.
+Numerics. Every quantity is measured from ``c``, the point of the standardised interval ``[alpha, beta]`` nearest
+to 0 (the mode for a location inside the interval, the nearer bound for one outside it), so nothing of size ``c^2``
+is ever subtracted. Three regimes, chosen per element with ``torch.where``:
+
+* the location inside the interval (always ERA's case): ``erf`` sums and ``ndtri``, in the input's dtype;
+* the interval on one side of the location: tail integrals from ``erfcx`` (asymptotic series far out) and sampling by
+  Newton's method on the log tail mass; for a location far outside, this is the exponential limit
+  ``mean ~ bound + scale^2 / |bound - loc|``;
+* an interval narrow against the scale (``width / scale < 3e-2``): series around the nearer bound (the uniform limit).
+
+The last two are evaluated in float64 and cast back. Tested against scipy and mpmath for ``|loc| <= 1e6`` and
+``1e-6 <= scale <= 1e8`` on ``(-1, 1)``, float32 and float64. On CPU, a batch whose locations all lie strictly inside
+the interval skips the other regimes (one host read of a comparison); on CUDA and under ``torch.compile`` all regimes
+are always evaluated, so nothing reads the device (CUDA-graph safe). float16/bfloat16 are rejected: half precision
+cannot represent the tails; cast ``loc`` and ``scale`` with ``.float()``.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from numbers import Number
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
+from torch.distributions.kl import register_kl
 from torch.distributions.utils import broadcast_all
 
 from era_policies.delta import HALF_LOG_2PI_E
@@ -26,7 +40,12 @@ __all__ = ["TruncatedNormal", "era_action_distribution"]
 
 _SQRT_2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_LN_2 = math.log(2.0)
+_SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
+# Standardised widths below this use the narrow-interval series (first neglected term ~ width**8 / 384).
+_NARROW = 3e-2
+# Above this the tail integrals use their asymptotic series (10 terms: relative error < 1e-15 there).
+_ASYMPTOTIC = 20.0
+_NEWTON_STEPS = 8
 
 
 def _log_phi(x: Tensor) -> Tensor:
@@ -34,55 +53,168 @@ def _log_phi(x: Tensor) -> Tensor:
     return -0.5 * x * x - _LOG_SQRT_2PI
 
 
-def _log1mexp(x: Tensor) -> Tensor:
-    """``log(1 - exp(x))`` for ``x <= 0``, accurate on both sides of ``-log 2``.
+def _tail_integrals(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``M_k(x) = int_0^inf t^k exp(-x t - t^2/2) dt`` for ``k = 0, 1, 2`` and ``x >= 0``.
 
-    Each branch only ever sees inputs on which it is finite, so ``torch.where`` cannot leak NaN gradients.
+    ``M_0`` is Mills' ratio ``Q(x) / phi(x)``; ``M_1 = 1 - x M_0`` and ``M_2 = M_0 - x M_1`` lose about ``x^2`` and
+    ``x^4`` ulps, so beyond :data:`_ASYMPTOTIC` the asymptotic series ``sum_j (-1/2)^j (k+2j)! / (j! x^(k+2j+1))``
+    takes over.
     """
-    near_zero = x > -_LN_2
-    x_near = torch.where(near_zero, x, torch.full_like(x, -_LN_2))
-    x_far = torch.where(near_zero, torch.full_like(x, -_LN_2), x)
-    return torch.where(near_zero, torch.log(-torch.expm1(x_near)), torch.log1p(-torch.exp(x_far)))
+    far = x > _ASYMPTOTIC
+    near_x = torch.where(far, torch.full_like(x, _ASYMPTOTIC), x)
+    m0 = _SQRT_HALF_PI * torch.special.erfcx(near_x / _SQRT_2)
+    m1 = 1.0 - near_x * m0
+    m2 = m0 - near_x * m1
+    inv = 1.0 / torch.where(far, x, torch.full_like(x, _ASYMPTOTIC))
+    inv2 = inv * inv
+    out = []
+    for k, near in ((0, m0), (1, m1), (2, m2)):
+        series = torch.zeros_like(x)
+        for j in reversed(range(10)):
+            series = series * inv2 + (-0.5) ** j * math.factorial(k + 2 * j) / math.factorial(j)
+        out.append(torch.where(far, series * inv ** (k + 1), near))
+    return out[0], out[1], out[2]
 
 
-def _log_ndtr_diff(a: Tensor, b: Tensor) -> Tensor:
-    """``log(Phi(b) - Phi(a))`` for ``a <= b``, elementwise.
+def _exp_moments(z: Tensor, n_max: int) -> list[Tensor]:
+    """``J_n(z) = int_0^1 s^n exp(-z s) ds`` for ``n = 0..n_max`` and ``z >= -1``.
 
-    When every interval contains 0 (the location lies inside ``[low, high]``, always the case for ERA's policies),
-    ``Phi(b) - Phi(a) = (erf(b/sqrt2) + erf(-a/sqrt2)) / 2`` is a sum of two non-negative terms: exact even when the
-    interval is tiny around 0 (huge scales), and four operations. Otherwise :func:`_log_ndtr_diff_general` handles
-    intervals in either tail. On CUDA, and under ``torch.compile``, the general form is always used: choosing needs a
-    host synchronisation (and would break the compiled graph).
+    A power series for ``|z| <= 1``; otherwise the recurrence ``J_n = (n J_(n-1) - exp(-z)) / z``, stable there.
     """
-    fast_path_allowed = not a.is_cuda and not torch.compiler.is_compiling()
-    if fast_path_allowed and not bool(((a > 0) | (b < 0)).any()):
-        return torch.log(0.5 * (torch.erf(b / _SQRT_2) - torch.erf(a / _SQRT_2)))
-    return _log_ndtr_diff_general(a, b)
+    small = z.abs() <= 1.0
+    zs = torch.where(small, z, torch.zeros_like(z))
+    zl = torch.where(small, torch.full_like(z, 2.0), z)
+    e = torch.exp(-zl)
+    big = [-torch.expm1(-zl) / zl]
+    for n in range(1, n_max + 1):
+        big.append((n * big[-1] - e) / zl)
+    out = []
+    for n in range(n_max + 1):
+        term = torch.ones_like(z) / (n + 1)
+        total = term
+        power = torch.ones_like(z)
+        for i in range(1, 21):
+            power = power * (-zs) / i
+            total = total + power / (n + i + 1)
+        out.append(torch.where(small, total, big[n]))
+    return out
 
 
-def _log_ndtr_diff_general(a: Tensor, b: Tensor) -> Tensor:
-    """``log(Phi(b) - Phi(a))`` for ``a <= b`` wherever the intervals lie.
+def _narrow_integrals(a: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``I_k = int_0^w t^k exp(-a t - t^2/2) dt``, ``k = 0, 1, 2``, for small ``w`` with ``a * w >= -1``.
 
-    * ``a < 0 < b``: the ``erf`` sum of :func:`_log_ndtr_diff`.
-    * otherwise the interval sits in one tail; reflect it into the left tail, where ``log_ndtr`` is accurate, and
-      subtract in log space.
-
-    Each branch only sees inputs on which it is finite, so ``torch.where`` cannot leak NaN gradients.
+    ``exp(-t^2/2)`` is expanded (four terms); ``exp(-a t)`` is kept exact through :func:`_exp_moments`.
     """
-    straddles = (a < 0) & (b > 0)
-    one = torch.ones_like(a)
-    a_mid = torch.where(straddles, a, -one)
-    b_mid = torch.where(straddles, b, one)
-    log_mid = torch.log(0.5 * (torch.erf(b_mid / _SQRT_2) - torch.erf(a_mid / _SQRT_2)))
+    j = _exp_moments(a * w, 8)
+    w2 = w * w
+    out = []
+    for k in range(3):
+        total = torch.zeros_like(w)
+        for i in reversed(range(4)):
+            total = total * w2 + (-0.5) ** i / math.factorial(i) * j[k + 2 * i]
+        out.append(total * w ** (k + 1))
+    return out[0], out[1], out[2]
 
-    right_tail = a >= 0
-    lo = torch.where(right_tail, -b, a)
-    hi = torch.where(right_tail, -a, b)
-    lo = torch.where(straddles, -2 * one, lo)
-    hi = torch.where(straddles, -one, hi)
-    log_hi = torch.special.log_ndtr(hi)
-    log_tail = log_hi + _log1mexp(torch.special.log_ndtr(lo) - log_hi)
-    return torch.where(straddles, log_mid, log_tail)
+
+def _standardized(alpha: Tensor, beta: Tensor, width: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Log normaliser and moments of the standard normal truncated to ``[alpha, beta]`` (``width = beta - alpha``).
+
+    Everything is measured from the point ``c = clamp(0, alpha, beta)`` of the interval nearest to the normal's mode,
+    so nothing of size ``c^2`` is ever subtracted (``c`` reaches 1e12 for a location 1e6 scales outside):
+
+    :return: ``log(Z / phi(c))``, ``E[xi] - c``, ``Var[xi]`` and ``c``.
+
+    Three regimes, each fed only inputs on which it is finite (so ``torch.where`` leaks no NaN gradients):
+
+    * narrow (``width < 3e-2``): series in the width around the nearer bound (the normal is almost uniform there);
+    * one-sided (the interval lies on one side of 0; reflected into the right tail): the tail integrals of
+      :func:`_tail_integrals` at both bounds, the far one weighted by ``phi(beta) / phi(alpha)``;
+    * straddling (``alpha < 0 < beta``): ``Z`` as a sum of two ``erf`` terms and the textbook moments.
+    """
+    flip = alpha.abs() > beta.abs()
+    sign = torch.where(flip, -torch.ones_like(alpha), torch.ones_like(alpha))
+    a = torch.where(flip, -beta, alpha)  # the nearer bound; after reflection |a| <= |b|
+    b = torch.where(flip, -alpha, beta)
+    narrow = width < _NARROW
+    one_sided = (a >= 0) & ~narrow
+    straddles = (a < 0) & ~narrow
+    one, zero = torch.ones_like(a), torch.zeros_like(a)
+
+    # Narrow and one-sided: I_k = int_0^width t^k exp(-a t - t^2/2) dt, measured from a.
+    a_n, w_n = torch.where(narrow, a, zero), torch.where(narrow, width, 0.5 * _NARROW * one)
+    n0, n1, n2 = _narrow_integrals(a_n, w_n)
+    a_t, w_t = torch.where(one_sided, a, one), torch.where(one_sided, width, one)
+    g = torch.exp(-w_t * (a_t + 0.5 * w_t))  # phi(b) / phi(a)
+    ma0, ma1, ma2 = _tail_integrals(a_t)
+    mb0, mb1, mb2 = _tail_integrals(a_t + w_t)
+    t0 = ma0 - g * mb0
+    t1 = ma1 - g * (w_t * mb0 + mb1)
+    t2 = ma2 - g * (w_t * w_t * mb0 + 2.0 * w_t * mb1 + mb2)
+    i0, i1, i2 = (torch.where(narrow, n, t) for n, t in ((n0, t0), (n1, t1), (n2, t2)))
+    mean_t = i1 / i0
+    var_t = (i2 / i0 - mean_t * mean_t).clamp_min(0.0)
+    a_pos = a.clamp_min(0.0)  # c; a narrow interval around 0 is measured from a < 0 and converted here
+    log_zt_a = torch.log(i0) - 0.5 * (a - a_pos) * (a + a_pos)
+    mean_a = a - a_pos + mean_t
+
+    # Straddling: measured from 0.
+    a_s, b_s = torch.where(straddles, a, -one), torch.where(straddles, b, one)
+    log_z = torch.log(0.5 * (torch.erf(b_s / _SQRT_2) - torch.erf(a_s / _SQRT_2)))
+    r_a, r_b = torch.exp(_log_phi(a_s) - log_z), torch.exp(_log_phi(b_s) - log_z)
+    mean_s = r_a - r_b
+    var_s = (1.0 + a_s * r_a - b_s * r_b - mean_s * mean_s).clamp_min(0.0)
+
+    log_zt = torch.where(straddles, log_z + _LOG_SQRT_2PI, log_zt_a)
+    mean = torch.where(straddles, mean_s, mean_a)
+    var = torch.where(straddles, var_s, var_t)
+    return log_zt, sign * mean, var, sign * a_pos
+
+
+def _mills(x: Tensor) -> Tensor:
+    """Mills' ratio ``Q(x) / phi(x)`` for ``x >= 0``."""
+    return _SQRT_HALF_PI * torch.special.erfcx(x / _SQRT_2)
+
+
+def _icdf_inside(alpha: Tensor, beta: Tensor, erf_a: Tensor, erf_b: Tensor, u: Tensor) -> Tensor:
+    """Standardised quantile for ``alpha < 0 < beta``, given ``erf(alpha / sqrt2)`` and ``erf(beta / sqrt2)``.
+
+    In the middle (``|2p - 1| < 1/2``) ``erfinv`` of ``erf_a + u (erf_b - erf_a)``: no probability near 1/2 is
+    formed, so an interval narrow against the scale still gets distinct samples. Outside, ``ndtri`` of the smaller
+    tail probability, which is representable to full relative precision.
+    """
+    mass = erf_b - erf_a  # 2 Z, a sum of two positive terms
+    y = erf_a + u * mass
+    central = y.abs() < 0.5
+    xi_central = _SQRT_2 * torch.erfinv(torch.where(central, y, torch.zeros_like(y)))
+    # Below the middle measure the quantile from the lower bound, above it from the upper one (reflected).
+    left = y < 0
+    tail = torch.special.ndtr(torch.where(left, alpha, -beta)) + torch.where(left, u, 1.0 - u) * (0.5 * mass)
+    tail = torch.where(central, torch.full_like(y, 0.25), tail).clamp(torch.finfo(y.dtype).tiny, 0.5)
+    xi_tail = torch.special.ndtri(tail)
+    return torch.where(central, xi_central, torch.where(left, xi_tail, -xi_tail))
+
+
+def _icdf_one_sided(a: Tensor, width: Tensor, log_zt: Tensor, u: Tensor) -> Tensor:
+    """Distance ``t`` from the nearer bound ``a >= 0`` (reflected into the right tail) of the ``u``-quantile.
+
+    ``Q(a + t) = Q(a) (1 - u rho)`` with ``rho = Z / Q(a)``; in logs ``G(t) = a t + t^2/2 + log M(a) - log M(a+t)
+    = -log1p(-u rho)``, with ``M`` Mills' ratio. ``G`` is increasing and convex (``G' = 1 / M(a+t)``), and the start
+    solves ``t / M(a) + t^2 / pi = E``, a lower bound of ``G`` (``G'' >= 2/pi``), so Newton's steps come down
+    monotonically. The steps run without gradient; one last step from the detached root gives the implicit gradient.
+    """
+    m_a = _mills(a)
+    log_m_a = torch.log(m_a)
+    target = -torch.log1p(-(u * torch.exp(log_zt - log_m_a)).clamp(0.0, 1.0 - 1e-16))
+    with torch.no_grad():
+        slope = 1.0 / m_a
+        t = 2.0 * target / (slope + torch.sqrt(slope * slope + 4.0 / math.pi * target))
+        for _ in range(_NEWTON_STEPS):
+            m = _mills(a + t)
+            t = (t - (a * t + 0.5 * t * t + log_m_a - torch.log(m) - target) * m).clamp(min=0.0)
+            t = torch.minimum(t, width)
+    m = _mills(a + t)
+    t = t - (a * t + 0.5 * t * t + log_m_a - torch.log(m) - target) * m
+    return torch.minimum(t.clamp(min=0.0), width)
 
 
 class TruncatedNormal(Distribution):
@@ -91,12 +223,13 @@ class TruncatedNormal(Distribution):
     Like :class:`torch.distributions.Normal`, every element is an independent scalar distribution
     (``event_shape == ()``); sum ``log_prob``/``entropy`` over the last axis for a diagonal policy.
 
-    :param loc: location of the untruncated normal, any shape ``batch_shape`` (it may lie outside the interval).
+    :param loc: location of the untruncated normal, any shape ``batch_shape``; it may lie outside the interval.
     :param scale: scale of the untruncated normal, ``> 0``, broadcastable with ``loc``.
-    :param low: lower bound (float or tensor broadcastable with ``loc``).
-    :param high: upper bound, ``> low``.
+    :param low: lower bound (float or tensor broadcastable with ``loc``), finite.
+    :param high: upper bound, finite, ``> low``.
     :param validate_args: check the arguments (and the values passed to ``log_prob``/``cdf``/``icdf``).
-    :raises ValueError: shapes that do not broadcast, ``low >= high`` or (when validating) ``scale <= 0``.
+    :raises ValueError: shapes that do not broadcast, ``low >= high``, infinite or NaN float bounds, a dtype other than
+        float32/float64, or (when validating) ``scale <= 0`` or a non-finite ``loc``, ``scale`` or tensor bound.
     """
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}  # noqa: RUF012
@@ -111,8 +244,8 @@ class TruncatedNormal(Distribution):
         validate_args: bool | None = None,
     ) -> None:
         scalar_bounds = isinstance(low, Number) and isinstance(high, Number)
-        if scalar_bounds and not low < high:
-            raise ValueError(f"TruncatedNormal needs low < high, got low={low}, high={high}.")
+        if scalar_bounds and not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"TruncatedNormal needs finite bounds with low < high, got low={low}, high={high}.")
         try:
             if scalar_bounds and isinstance(loc, Tensor) and isinstance(scale, Tensor):
                 # The common case; float bounds stay floats, which saves tensor operations in every method.
@@ -123,21 +256,38 @@ class TruncatedNormal(Distribution):
         except RuntimeError as err:
             shapes = [tuple(x.shape) if isinstance(x, Tensor) else () for x in (loc, scale, low, high)]
             raise ValueError(f"TruncatedNormal: loc, scale, low, high must broadcast; got shapes {shapes}.") from err
-        batch_shape = self.loc.shape
-        super().__init__(batch_shape, validate_args=validate_args)
-        if self._validate_args and not scalar_bounds and bool((self.low >= self.high).any()):
-            raise ValueError("TruncatedNormal needs low < high everywhere.")
+        if self.loc.dtype not in (torch.float32, torch.float64) or self.scale.dtype != self.loc.dtype:
+            raise ValueError(
+                f"TruncatedNormal supports float32 and float64 (loc and scale alike), got {self.loc.dtype} and "
+                f"{self.scale.dtype}: half precision cannot represent its tails; cast with .float()."
+            )
+        super().__init__(self.loc.shape, validate_args=validate_args)
+        if self._validate_args:
+            for name, value in (("loc", self.loc), ("scale", self.scale), ("low", self.low), ("high", self.high)):
+                if isinstance(value, Tensor) and not bool(torch.isfinite(value).all()):
+                    raise ValueError(f"TruncatedNormal: {name} must be finite, got {value}.")
+            if not scalar_bounds and bool((self.low >= self.high).any()):
+                raise ValueError("TruncatedNormal needs low < high everywhere.")
         self._alpha = (self.low - self.loc) / self.scale
         self._beta = (self.high - self.loc) / self.scale
-        self._log_z = _log_ndtr_diff(self._alpha, self._beta)
+        self._standard_cache: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+        # The inside-only path needs a host read of a comparison: only on CPU, and not while being compiled.
+        self._inside_only = (
+            not self.loc.is_cuda
+            and not torch.compiler.is_compiling()
+            and bool(((self._alpha < 0) & (self._beta > 0)).all())
+        )
+        if self._inside_only:
+            self._erf_a, self._erf_b = torch.erf(self._alpha / _SQRT_2), torch.erf(self._beta / _SQRT_2)
+            self._log_zt = torch.log(0.5 * (self._erf_b - self._erf_a)) + _LOG_SQRT_2PI
 
     def expand(self, batch_shape: torch.Size, _instance: TruncatedNormal | None = None) -> TruncatedNormal:
         new = self._get_checked_instance(TruncatedNormal, _instance)
         batch_shape = torch.Size(batch_shape)
-        for name in ("loc", "scale", "low", "high", "_alpha", "_beta", "_log_z"):
-            value = getattr(self, name)
-            setattr(new, name, value.expand(batch_shape) if isinstance(value, Tensor) else value)
-        super(TruncatedNormal, new).__init__(batch_shape, validate_args=False)
+        low, high = (b.expand(batch_shape) if isinstance(b, Tensor) else b for b in (self.low, self.high))
+        TruncatedNormal.__init__(
+            new, self.loc.expand(batch_shape), self.scale.expand(batch_shape), low, high, validate_args=False
+        )
         new._validate_args = self._validate_args
         return new
 
@@ -145,36 +295,31 @@ class TruncatedNormal(Distribution):
     def support(self) -> constraints.Constraint:
         return constraints.interval(self.low, self.high)
 
-    # ------------------------------------------------------------------ moments
-    def _ratios(self) -> tuple[Tensor, Tensor]:
-        """``phi(alpha) / Z`` and ``phi(beta) / Z``, computed in log space."""
-        return torch.exp(_log_phi(self._alpha) - self._log_z), torch.exp(_log_phi(self._beta) - self._log_z)
-
-    def _moments64(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``alpha``, ``beta``, ``phi(alpha)/Z`` and ``(phi(alpha) - phi(beta))/Z`` in float64.
-
-        Mean and variance cancel badly for wide scales (the truncated normal is then almost uniform), so they are
-        evaluated in float64; the difference of densities uses ``expm1`` of the exponent gap, taken from the side
-        with the larger density so nothing overflows.
-        """
+    def _float64(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         loc, scale = self.loc.double(), self.scale.double()
-        low, high = (torch.as_tensor(bound, dtype=torch.float64, device=loc.device) for bound in (self.low, self.high))
-        alpha, beta = (low - loc) / scale, (high - loc) / scale
-        log_z = _log_ndtr_diff(alpha, beta)
-        r_a, r_b = torch.exp(_log_phi(alpha) - log_z), torch.exp(_log_phi(beta) - log_z)
-        half_gap = 0.5 * (beta - alpha) * (beta + alpha)  # (beta^2 - alpha^2) / 2
-        # The exponent is <= 0 on the side that is used; clamping the other side keeps inf (and NaN grads) out.
-        diff = torch.where(
-            alpha.abs() >= beta.abs(),
-            r_b * torch.expm1(half_gap.clamp_max(0.0)),
-            -r_a * torch.expm1((-half_gap).clamp_max(0.0)),
-        )
-        return alpha, beta, r_a, diff
+        low, high = (torch.as_tensor(b, dtype=torch.float64, device=loc.device) for b in (self.low, self.high))
+        return loc, scale, low, high
 
+    def _anchor(self) -> Tensor:
+        """The point ``c`` is measured from, in float64: ``loc`` when inside the interval, else the nearer bound.
+
+        Unlike :attr:`mode` (a clamp) it does not move with ``loc`` when ``loc`` lies on or beyond a bound.
+        """
+        loc, _, low, high = self._float64()
+        return torch.where(low >= loc, low, torch.where(high <= loc, high, loc))
+
+    def _standard(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """:func:`_standardized` in float64: ``log(Z / phi(c))``, ``E[xi] - c``, ``Var[xi]``, ``c`` (cached)."""
+        if self._standard_cache is None:
+            loc, scale, low, high = self._float64()
+            self._standard_cache = _standardized((low - loc) / scale, (high - loc) / scale, (high - low) / scale)
+        return self._standard_cache
+
+    # ------------------------------------------------------------------ moments
     @property
     def mean(self) -> Tensor:
-        _, _, _, diff = self._moments64()
-        mean = self.loc.double() + self.scale.double() * diff
+        _, m1, _, _ = self._standard()
+        mean = self._anchor() + self.scale.double() * m1
         return torch.clamp(mean.to(self.loc.dtype), min=self.low, max=self.high)
 
     @property
@@ -183,49 +328,72 @@ class TruncatedNormal(Distribution):
 
     @property
     def variance(self) -> Tensor:
-        alpha, beta, r_a, diff = self._moments64()
-        r_b = r_a - diff
-        bracket = 1.0 + alpha * r_a - beta * r_b - diff**2
-        return (self.scale.double() ** 2 * bracket).clamp_min(0.0).to(self.loc.dtype)
+        _, _, var, _ = self._standard()
+        return (self.scale.double() ** 2 * var).to(self.loc.dtype)
 
     def entropy(self) -> Tensor:
-        r_a, r_b = self._ratios()
-        return torch.log(self.scale) + self._log_z + HALF_LOG_2PI_E + 0.5 * (self._alpha * r_a - self._beta * r_b)
+        if self._inside_only:
+            r_a = torch.exp(_log_phi(self._alpha) + _LOG_SQRT_2PI - self._log_zt)
+            r_b = torch.exp(_log_phi(self._beta) + _LOG_SQRT_2PI - self._log_zt)
+            log_z = self._log_zt - _LOG_SQRT_2PI
+            return torch.log(self.scale) + log_z + HALF_LOG_2PI_E + 0.5 * (self._alpha * r_a - self._beta * r_b)
+        log_zt, m1, var, c = self._standard()
+        # H = log(scale) + log Z + log(2 pi)/2 + E[xi^2]/2, with E[xi^2] = var + (c + m1)^2 and log Z + log(2 pi)/2
+        # = log_zt - c^2/2: the c^2 terms cancel exactly.
+        entropy = torch.log(self.scale.double()) + log_zt + 0.5 * var + m1 * (c + 0.5 * m1)
+        return entropy.to(self.loc.dtype)
 
     # ------------------------------------------------------------- densities
     def log_prob(self, value: Tensor) -> Tensor:
         """Log density at ``value``; the normal's formula is evaluated as is (no masking outside the support)."""
         if self._validate_args:
             self._validate_sample(value)
-        xi = (value - self.loc) / self.scale
-        return _log_phi(xi) - torch.log(self.scale) - self._log_z
+        if self._inside_only:
+            xi = (value - self.loc) / self.scale
+            return _log_phi(xi) + _LOG_SQRT_2PI - torch.log(self.scale) - self._log_zt
+        log_zt, _, _, c = self._standard()
+        scale = self.scale.double()
+        d = (value.double() - self._anchor()) / scale  # xi - c
+        return (-0.5 * d * (d + 2.0 * c) - log_zt - torch.log(scale)).to(self.loc.dtype)
 
     def cdf(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        xi = torch.maximum(torch.minimum((value - self.loc) / self.scale, self._beta), self._alpha)
-        # cdf(low) = 0 exactly: the difference of equal arguments is log(0) = -inf, exp gives 0.
-        at_low = xi <= self._alpha
-        xi_safe = torch.where(at_low, self._beta, xi)
-        log_cdf = _log_ndtr_diff(self._alpha, xi_safe) - self._log_z
-        return torch.where(at_low, torch.zeros_like(xi), torch.exp(log_cdf).clamp(0.0, 1.0))
+        loc, scale, low, high = self._float64()
+        log_zt, _, _, c = self._standard()
+        x = torch.maximum(torch.minimum(value.double(), high), low)
+        at_low = x <= low
+        x = torch.where(at_low, high, x)  # cdf(low) = 0 is set below; this keeps the sub-interval non-empty
+        alpha, beta, beta_x = (low - loc) / scale, (high - loc) / scale, (x - loc) / scale
+        log_zt_x, _, _, _ = _standardized(alpha, beta_x, (x - low) / scale)
+        # c_x - c, the shift between the anchors of [alpha, beta_x] and [alpha, beta], formed without cancellation.
+        shift = torch.where(beta <= 0, (x - high) / scale, torch.where(alpha >= 0, 0.0, beta_x.clamp_max(0.0)))
+        cdf = torch.exp(log_zt_x - log_zt - 0.5 * shift * (shift + 2.0 * c)).clamp(0.0, 1.0)
+        return torch.where(at_low, torch.zeros_like(cdf), cdf).to(self.loc.dtype)
 
     def icdf(self, value: Tensor) -> Tensor:
         """Quantile function; differentiable in ``loc`` and ``scale`` (this is the reparameterisation)."""
         if self._validate_args and not bool(((value >= 0) & (value <= 1)).all()):
             raise ValueError("TruncatedNormal.icdf expects probabilities in [0, 1].")
-        tiny = torch.finfo(self._log_z.dtype).tiny
-        z_mass = torch.exp(self._log_z)
-        # Measure the quantile from whichever end keeps the probability below 1/2: tail probabilities are
-        # representable to full relative precision, probabilities near 1 are not.
-        from_left = torch.special.ndtr(self._alpha) + value * z_mass
-        from_right = torch.special.ndtr(-self._beta) + (1.0 - value) * z_mass
-        use_left = from_left <= from_right
-        quarter = torch.full_like(from_left, 0.25)
-        p_left = torch.where(use_left, from_left, quarter).clamp(tiny, 0.5)
-        p_right = torch.where(use_left, quarter, from_right).clamp(tiny, 0.5)
-        xi = torch.where(use_left, torch.special.ndtri(p_left), -torch.special.ndtri(p_right))
-        return torch.clamp(self.loc + self.scale * xi, min=self.low, max=self.high)
+        if self._inside_only:
+            xi = _icdf_inside(self._alpha, self._beta, self._erf_a, self._erf_b, value)
+            return torch.clamp(self.loc + self.scale * xi, min=self.low, max=self.high)
+        loc, scale, low, high = self._float64()
+        log_zt, _, _, _ = self._standard()
+        u = value.double()
+        alpha, beta = (low - loc) / scale, (high - loc) / scale
+        one_sided = (alpha >= 0) | (beta <= 0)
+        one = torch.ones_like(alpha)
+        alpha_in, beta_in = torch.where(one_sided, -one, alpha), torch.where(one_sided, one, beta)
+        erf_a, erf_b = torch.erf(alpha_in / _SQRT_2), torch.erf(beta_in / _SQRT_2)
+        xi_inside = _icdf_inside(alpha_in, beta_in, erf_a, erf_b, u)
+        flip = beta <= 0
+        a = torch.where(one_sided, torch.where(flip, -beta, alpha), one)
+        width = torch.where(one_sided, (high - low) / scale, one)
+        log_zt = torch.where(one_sided, log_zt, torch.log(_mills(one)))
+        t = _icdf_one_sided(a, width, log_zt, torch.where(flip, 1.0 - u, u))
+        x = torch.where(one_sided, self._anchor() + torch.where(flip, -scale, scale) * t, loc + scale * xi_inside)
+        return torch.clamp(x.to(self.loc.dtype), min=self.low, max=self.high)
 
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
         shape = self._extended_shape(sample_shape)
@@ -235,6 +403,39 @@ class TruncatedNormal(Distribution):
     def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
         with torch.no_grad():
             return self.rsample(sample_shape)
+
+
+def _same_interval(p: TruncatedNormal, q: TruncatedNormal) -> bool:
+    if isinstance(p.low, Tensor) or isinstance(q.low, Tensor) or isinstance(p.high, Tensor):
+        low_p, low_q, high_p, high_q = (torch.as_tensor(b) for b in (p.low, q.low, p.high, q.high))
+        return bool(torch.equal(low_p.cpu(), low_q.cpu()) and torch.equal(high_p.cpu(), high_q.cpu()))
+    return p.low == q.low and p.high == q.high
+
+
+@register_kl(TruncatedNormal, TruncatedNormal)
+def _kl_truncated_normal(p: TruncatedNormal, q: TruncatedNormal) -> Tensor:
+    """``KL(p || q)`` for truncated normals on the same interval, closed form through ``p``'s mean and variance::
+
+        KL = -H(p) + log(scale_q) + log(Z_q) + log(2 pi)/2 + (Var_p + (mean_p - loc_q)^2) / (2 scale_q^2)
+
+    evaluated from ``q``'s anchor ``c_q`` so that the ``c_q^2`` terms cancel exactly (``e = (mean_p - anchor_q) /
+    scale_q``): ``-H(p) + log(scale_q) + log(Z_q / phi(c_q)) + Var_p / (2 scale_q^2) + e (e + 2 c_q) / 2``.
+
+    :raises NotImplementedError: for different intervals (then the support of ``p`` may leave ``q``'s).
+    """
+    if not _same_interval(p, q):
+        raise NotImplementedError(
+            "KL(TruncatedNormal || TruncatedNormal) is implemented for the same interval [low, high] only, got "
+            f"[{p.low}, {p.high}] and [{q.low}, {q.high}]."
+        )
+    log_zt_p, m1_p, var_p, c_p = p._standard()
+    log_zt_q, _, _, c_q = q._standard()
+    scale_p, scale_q = p.scale.double(), q.scale.double()
+    entropy_p = torch.log(scale_p) + log_zt_p + 0.5 * var_p + m1_p * (c_p + 0.5 * m1_p)
+    ratio = scale_p / scale_q
+    e = (p._anchor() - q._anchor()) / scale_q + ratio * m1_p
+    kl = -entropy_p + torch.log(scale_q) + log_zt_q + 0.5 * var_p * ratio * ratio + 0.5 * e * (e + 2.0 * c_q)
+    return kl.clamp_min(0.0).to(torch.promote_types(p.loc.dtype, q.loc.dtype))
 
 
 def era_action_distribution(mean_actions: Tensor, log_std: Tensor, validate_args: bool = False) -> TruncatedNormal:

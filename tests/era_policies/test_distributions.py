@@ -192,13 +192,17 @@ def test_cuda_matches_cpu(dtype):
     assert samples.is_cuda and bool(((samples >= -1) & (samples <= 1)).all())
 
 
-def test_fast_and_general_normaliser_agree_where_both_apply():
-    from era_policies.distributions import _log_ndtr_diff, _log_ndtr_diff_general
-
-    loc = torch.linspace(-1.0, 1.0, 41, dtype=torch.float64)
-    scale = torch.logspace(-4, 2, 41, dtype=torch.float64)[:, None]
-    alpha, beta = (-1.0 - loc) / scale, (1.0 - loc) / scale
-    assert torch.allclose(_log_ndtr_diff(alpha, beta), _log_ndtr_diff_general(alpha, beta), rtol=1e-12, atol=1e-12)
-    outside = torch.tensor([2.5, -3.0], dtype=torch.float64)  # one-sided intervals take the general path
-    a, b = (-1.0 - outside) / 0.5, (1.0 - outside) / 0.5
-    assert torch.equal(_log_ndtr_diff(a, b), _log_ndtr_diff_general(a, b))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_inside_only_path_agrees_with_the_general_path(dtype):
+    """A batch whose locations all lie inside takes the CPU shortcut; one location outside forces the general path."""
+    loc = torch.linspace(-0.999, 0.999, 41, dtype=dtype).repeat(6)
+    scale = torch.logspace(-4, 2, 6, dtype=dtype).repeat_interleave(41)
+    u = torch.rand(loc.shape, dtype=dtype)
+    inside = TruncatedNormal(loc, scale)
+    general = TruncatedNormal(torch.cat([loc, torch.tensor([3.0], dtype=dtype)]), torch.cat([scale, scale[:1]]))
+    assert inside._inside_only and not general._inside_only
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    x = inside.icdf(u)
+    torch.testing.assert_close(general.icdf(torch.cat([u, u[:1]]))[:-1], x, **tol)
+    torch.testing.assert_close(general.log_prob(torch.cat([x, x[:1]]))[:-1], inside.log_prob(x), **tol)
+    torch.testing.assert_close(general.entropy()[:-1], inside.entropy(), **tol)
