@@ -226,7 +226,11 @@ class RowProblem:
 
 
 def read_strict_csv(
-    path: Path, columns: Sequence[str], integer_columns: Sequence[str] = ("global_step",), require_rows: bool = True
+    path: Path,
+    columns: Sequence[str],
+    integer_columns: Sequence[str] = ("global_step",),
+    require_rows: bool = True,
+    optional_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[RowProblem]]:
     """Read a numeric CSV file row by row, keeping only complete rows and naming every other one by its line.
 
@@ -238,6 +242,7 @@ def read_strict_csv(
     :param columns: the exact header.
     :param integer_columns: columns that hold integers.
     :param require_rows: a header without rows is a problem (an evaluation log must have evaluations).
+    :param optional_columns: columns whose cells may be empty (read as NaN: a quantity that does not apply).
     :return: the valid rows and the problems (an empty list when the whole file is sound).
     """
     empty = pd.DataFrame(columns=list(columns))
@@ -263,7 +268,7 @@ def read_strict_csv(
         elif len(fields) != len(columns):
             reason = f"{len(fields)} fields, expected {len(columns)} ({','.join(columns)})"
         else:
-            values, reason = _parse_row(fields, columns, integer_columns)
+            values, reason = _parse_row(fields, columns, integer_columns, optional_columns)
             step = values[columns.index("global_step")] if reason is None and "global_step" in columns else None
             if step is not None and last_step is not None and step <= last_step:
                 reason = f"global_step {step} does not come after the previous row's {last_step}"
@@ -279,10 +284,13 @@ def read_strict_csv(
 
 
 def _parse_row(
-    fields: Sequence[str], columns: Sequence[str], integer_columns: Sequence[str]
+    fields: Sequence[str], columns: Sequence[str], integer_columns: Sequence[str], optional_columns: Sequence[str]
 ) -> tuple[list[float | int], str | None]:
     values: list[float | int] = []
     for column, raw in zip(columns, fields, strict=True):
+        if raw == "" and column in optional_columns:
+            values.append(np.nan)
+            continue
         try:
             value = int(raw) if column in integer_columns else float(raw)
         except ValueError:
@@ -433,6 +441,238 @@ def format_summary_table(summary: pd.DataFrame, confidence: float = 0.95) -> str
 
 def _format_estimate(point: float, lo: float, hi: float) -> str:
     return f"{format_number(point)} [{format_number(lo)}, {format_number(hi)}]"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The entropy floor in real runs (entropy.csv)
+# --------------------------------------------------------------------------------------------------------------------
+
+ENTROPY_COLUMNS = (
+    "global_step",
+    "target_entropy",
+    "activation_target",
+    "gaussian_entropy_min",
+    "gaussian_entropy_mean",
+    "bounded_entropy_mean",
+    "delta",
+)
+"""Columns of an agent's ``entropy.csv`` (era_utils.runs.ENTROPY_HEADER): the user's target H0, what the activation
+enforces (H0 + D * delta), the batch's minimum and mean Gaussian entropy, the mean entropy of the bounded policy, delta.
+Cells are empty where a quantity does not apply (the floor and delta of a ``--no-era`` run)."""
+
+FLOOR_TOLERANCE = 1e-3
+"""Nats by which a batch's minimum Gaussian entropy may fall short of the activation target and still count as held
+(float32 rounding of a sum over action dimensions)."""
+
+
+def check_entropy(run_dir: Path) -> tuple[pd.DataFrame, list[RowProblem]]:
+    """The run's valid ``entropy.csv`` rows and the problems of that file (see :func:`read_strict_csv`)."""
+    return read_strict_csv(
+        run_dir / "entropy.csv", ENTROPY_COLUMNS, require_rows=False, optional_columns=ENTROPY_COLUMNS[1:]
+    )
+
+
+def entropy_floor_table(entropy: pd.DataFrame, tolerance: float = FLOOR_TOLERANCE) -> pd.DataFrame:
+    """Per (group, task, algorithm): did the Gaussian floor hold in every logged batch, and what did truncation cost?
+
+    The activation guarantees each state's Gaussian entropy >= ``activation_target`` (= H0 + D * delta; the target
+    includes delta), so the floor held in a batch when ``gaussian_entropy_min >= activation_target - tolerance``.
+    Bounding the Gaussian to the action box then lowers the entropy by ``gaussian_entropy_mean -
+    bounded_entropy_mean`` (the truncation gap); delta exists to keep the bounded entropy at or above H0.
+
+    :param entropy: rows of many runs' ``entropy.csv`` with the :data:`RUN_KEYS` columns.
+    :return: batches, runs, ``floor_margin_min`` (min of gaussian_entropy_min - activation_target; NaN without a
+        floor), ``batches_below_floor``, ``floor_held``, ``truncation_gap_mean`` / ``_max``, ``bounded_below_h0``
+        (share of batches whose bounded entropy is below H0), ``bounded_margin_min`` (min of bounded - H0),
+        ``delta_last_mean`` (delta at each run's last logged batch, averaged over runs).
+    """
+    rows = []
+    for (group, task, algorithm), cell in entropy.groupby(["group", "task", "algorithm"], sort=False):
+        floor_margin = cell["gaussian_entropy_min"] - cell["activation_target"]
+        has_floor = floor_margin.notna()
+        gap = cell["gaussian_entropy_mean"] - cell["bounded_entropy_mean"]
+        bounded_margin = (cell["bounded_entropy_mean"] - cell["target_entropy"]).dropna()
+        last_delta = cell.sort_values("global_step").groupby("seed")["delta"].last()
+        below = int((floor_margin[has_floor] < -tolerance).sum())
+        rows.append(
+            {
+                "group": group,
+                "task": task,
+                "algorithm": algorithm,
+                "runs": cell["seed"].nunique(),
+                "batches": len(cell),
+                "floor_margin_min": float(floor_margin[has_floor].min()) if has_floor.any() else np.nan,
+                "batches_below_floor": below if has_floor.any() else np.nan,
+                "floor_held": bool(below == 0) if has_floor.any() else None,
+                "truncation_gap_mean": float(gap.mean()),
+                "truncation_gap_max": float(gap.max()),
+                "bounded_below_h0": float((bounded_margin < 0).mean()) if len(bounded_margin) else np.nan,
+                "bounded_margin_min": float(bounded_margin.min()) if len(bounded_margin) else np.nan,
+                "delta_last_mean": float(last_delta.mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def format_entropy_table(table: pd.DataFrame) -> str:
+    """Markdown table of :func:`entropy_floor_table`."""
+    header = [
+        "Task",
+        "Algorithm",
+        "Runs / batches",
+        "Gaussian floor held",
+        "min(Gaussian min - activation target)",
+        "Truncation gap mean [max]",
+        "Bounded < H0 (share of batches)",
+        "min(bounded - H0)",
+        "delta (last)",
+    ]
+    rows = []
+    for _, row in table.iterrows():
+        held = row["floor_held"]
+        verdict = "n/a (no floor)" if held is None else ("yes" if held else f"**no** ({row['batches_below_floor']})")
+        rows.append(
+            [
+                str(row["task"]),
+                str(row["algorithm"]),
+                f"{row['runs']} / {row['batches']}",
+                verdict,
+                format_number(row["floor_margin_min"]),
+                f"{format_number(row['truncation_gap_mean'])} [{format_number(row['truncation_gap_max'])}]",
+                "n/a" if not np.isfinite(row["bounded_below_h0"]) else f"{row['bounded_below_h0']:.0%}",
+                format_number(row["bounded_margin_min"]),
+                format_number(row["delta_last_mean"]),
+            ]
+        )
+    return markdown_table(header, rows)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Ours against the paper
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaperClaim:
+    """A headline result of the paper (docs/era-method.md §9): aggregate scores of a baseline and its ERA variant."""
+
+    description: str
+    baseline: str
+    era: str
+    baseline_score: float
+    era_score: float
+    tasks: str
+    budget: str
+
+
+PAPER_CLAIMS = (
+    PaperClaim("SAC -> SAC-ERA", "SAC", "SAC-ERA", 0.59, 0.84, "HumanoidBench, 6 tasks", "3M steps"),
+    PaperClaim("PPO -> PPO-ERA", "PPO", "PPO-ERA", 0.57, 0.88, "MuJoCo Gym, 4 tasks", "3M steps"),
+)
+"""The paper's aggregate normalised scores (docs/era-method.md §9)."""
+
+
+def bootstrap_difference_ci(
+    strata_a: Sequence[ArrayLike],
+    strata_b: Sequence[ArrayLike],
+    reps: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """Percentile bootstrap CI of mean(a) - mean(b), resampling runs within each task (stratum) of each sample."""
+    rng = np.random.default_rng(seed)
+
+    def resampled_means(strata: Sequence[ArrayLike]) -> tuple[float, np.ndarray]:
+        arrays = [np.asarray(stratum, dtype=float) for stratum in strata]
+        if not arrays or any(len(a) == 0 for a in arrays):
+            raise ValueError("every stratum needs at least one run.")
+        draws = np.concatenate([a[rng.integers(0, len(a), size=(reps, len(a)))] for a in arrays], axis=1)
+        return float(np.concatenate(arrays).mean()), draws.mean(axis=1)
+
+    point_a, boot_a = resampled_means(strata_a)
+    point_b, boot_b = resampled_means(strata_b)
+    tail = 50.0 * (1.0 - confidence)
+    lo, hi = np.percentile(boot_a - boot_b, [tail, 100.0 - tail])
+    return Estimate(point_a - point_b, float(lo), float(hi))
+
+
+def paper_comparison(
+    runs: pd.DataFrame,
+    budgets: Mapping[str, int],
+    claims: Sequence[PaperClaim] = PAPER_CLAIMS,
+    references: Mapping[str, Reference] = REFERENCE_SCORES,
+    reps: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per (group, claim) whose group ran both the claim's baseline and its ERA variant.
+
+    Our number is the ERA - baseline difference of mean final scores over the group's tasks (normalised when every
+    task has a reference, else raw return) with a stratified bootstrap CI; the paper's is its ERA - baseline
+    difference. Verdict: ``reproduces`` when the CI lies above 0 (the paper's direction), ``contradicts`` when it
+    lies below 0, ``too small to tell`` when it contains 0. Budgets and tasks are reported beside it: a verdict at a
+    fraction of the paper's budget is about that budget only.
+
+    :param budgets: environment steps per run of each group.
+    """
+    rows = []
+    for group, group_runs in runs.groupby("group", sort=False):
+        normalised = all(task in references for task in group_runs["task"].unique())
+        column, scale = ("normalized_score", "normalised") if normalised else ("final_score", "raw return")
+        for claim in claims:
+            by_algorithm = {name: frame for name, frame in group_runs.groupby("algorithm", sort=False)}
+            if claim.baseline not in by_algorithm or claim.era not in by_algorithm:
+                continue
+            tasks = sorted(set(by_algorithm[claim.baseline]["task"]) & set(by_algorithm[claim.era]["task"]))
+            strata = {
+                name: [by_algorithm[name].loc[by_algorithm[name]["task"] == task, column] for task in tasks]
+                for name in (claim.era, claim.baseline)
+            }
+            difference = bootstrap_difference_ci(strata[claim.era], strata[claim.baseline], reps, confidence, seed)
+            if difference.lo > 0:
+                verdict = "reproduces"
+            elif difference.hi < 0:
+                verdict = "contradicts"
+            else:
+                verdict = "too small to tell"
+            rows.append(
+                {
+                    "group": group,
+                    "claim": claim.description,
+                    "ours_tasks": f"{len(tasks)} tasks ({', '.join(tasks)})",
+                    "ours_budget": budgets[group],
+                    "ours_scale": scale,
+                    "ours_baseline": float(pd.concat(strata[claim.baseline]).mean()),
+                    "ours_era": float(pd.concat(strata[claim.era]).mean()),
+                    "ours_difference": difference.point,
+                    "ours_difference_lo": difference.lo,
+                    "ours_difference_hi": difference.hi,
+                    "runs": sum(len(s) for s in strata[claim.era]) + sum(len(s) for s in strata[claim.baseline]),
+                    "paper": f"{claim.baseline_score:.2f} -> {claim.era_score:.2f} (normalised), "
+                    f"{claim.tasks}, {claim.budget}",
+                    "paper_difference": claim.era_score - claim.baseline_score,
+                    "verdict": verdict,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def format_paper_table(comparison: pd.DataFrame, confidence: float = 0.95) -> str:
+    """Markdown table "ours against the paper" of :func:`paper_comparison`."""
+    header = ["Claim", "Ours (ERA - baseline, mean)", f"{confidence:.0%} CI", "Our setting", "Paper", "Verdict"]
+    rows = [
+        [
+            str(row["claim"]),
+            f"{format_number(row['ours_era'])} - {format_number(row['ours_baseline'])} = "
+            f"{format_number(row['ours_difference'])} ({row['ours_scale']})",
+            f"[{format_number(row['ours_difference_lo'])}, {format_number(row['ours_difference_hi'])}]",
+            f"{row['group']}: {row['ours_tasks']}, {row['ours_budget']:,} steps, {row['runs']} runs",
+            f"{row['paper']}: +{row['paper_difference']:.2f}",
+            f"**{row['verdict']}**",
+        ]
+        for _, row in comparison.iterrows()
+    ]
+    return markdown_table(header, rows)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -379,6 +379,53 @@ def collect_evaluations(jobs: Sequence[Job]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def collect_entropy(jobs: Sequence[Job]) -> tuple[pd.DataFrame, list[str]]:
+    """``entropy.csv`` rows of the given runs with the run keys, and notes on runs without a readable one."""
+    frames, notes = [], []
+    for job in jobs:
+        entropy, problems = aggregate.check_entropy(job.run_dir)
+        if problems:
+            notes.append(f"`{job.group.name}/{job.run_name}`: " + "; ".join(map(str, problems[:3])))
+        if len(entropy):
+            keys = {"group": job.group.name, "task": job.task, "algorithm": job.algorithm.label, "seed": job.seed}
+            frames.append(entropy.assign(**keys))
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
+
+
+def _entropy_section(floor: pd.DataFrame, notes: Sequence[str]) -> str:
+    lines = ["", "## Entropy floor in the logged batches", ""]
+    if len(floor):
+        lines += [
+            "From each run's `entropy.csv` (one row per logged training batch; nats summed over action dimensions). "
+            "The activation guarantees every state's Gaussian entropy >= the activation target H0 + D * delta; "
+            f"'held' means no batch's minimum fell below it by more than {aggregate.FLOOR_TOLERANCE:g} nats. The "
+            "truncation gap is how far bounding the Gaussian to the action box pulled the realised entropy below "
+            "the Gaussian's.",
+            "",
+            aggregate.format_entropy_table(floor),
+        ]
+    else:
+        lines.append("No run wrote an `entropy.csv` yet.")
+    if notes:
+        lines += ["", "Runs without a readable `entropy.csv` (their scores still count):", ""]
+        lines += [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _paper_section(comparison: pd.DataFrame, confidence: float) -> str:
+    lines = ["", "## Ours against the paper", ""]
+    if len(comparison):
+        lines += [
+            "Paper: docs/era-method.md §9. Verdict from the CI of our ERA - baseline difference: reproduces (above 0), "
+            "contradicts (below 0), too small to tell (contains 0). Our budgets are fractions of the paper's.",
+            "",
+            aggregate.format_paper_table(comparison, confidence),
+        ]
+    else:
+        lines.append("No group with both a baseline and its ERA variant has completed runs yet.")
+    return "\n".join(lines) + "\n"
+
+
 def write_results(
     suite: Suite,
     jobs: Sequence[Job],
@@ -399,6 +446,7 @@ def write_results(
     completed = [job for job in jobs if states[job].status == "done"]
     left_out = {job: states[job].reason for job in jobs if states[job].status == "invalid"}
     evaluations = collect_evaluations(completed)
+    stats = {"reps": args.bootstrap_reps, "confidence": args.confidence, "seed": args.bootstrap_seed}
     summary = pd.DataFrame()
     runs = pd.DataFrame()
     if completed:
@@ -406,13 +454,21 @@ def write_results(
         markers = [read_done_marker(job.job_dir) for job in completed]
         runs["wall_time_s"] = [marker["wall_time_s"] for marker in markers]
         runs["run_dir"] = [_display_path(job.run_dir) for job in completed]
-        stats = {"reps": args.bootstrap_reps, "confidence": args.confidence, "seed": args.bootstrap_seed}
         summary = aggregate.summarize(runs, **stats)
         bands = aggregate.curve_bands(evaluations, **stats)
         aggregate.save_curves_plot(bands, results_dir / "curves.png", confidence=args.confidence)
         aggregate.save_summary_plot(summary, results_dir / "summary.png", confidence=args.confidence)
     runs.to_csv(results_dir / "runs.csv", index=False)
+    entropy, entropy_notes = collect_entropy(completed)
+    floor = aggregate.entropy_floor_table(entropy) if len(entropy) else pd.DataFrame()
+    floor.to_csv(results_dir / "entropy.csv", index=False)
+    comparison = pd.DataFrame()
+    if completed:
+        budgets = {group.name: group.total_timesteps for group in suite.groups}
+        comparison = aggregate.paper_comparison(runs, budgets, **stats)
+    comparison.to_csv(results_dir / "paper.csv", index=False)
     report = summary_markdown(suite, jobs, completed, left_out, summary, args, command, wall_time_s)
+    report += _entropy_section(floor, entropy_notes) + _paper_section(comparison, args.confidence)
     (results_dir / "summary.md").write_text(report)
     return summary
 

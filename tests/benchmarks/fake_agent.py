@@ -24,6 +24,26 @@ import sys
 from pathlib import Path
 
 EVALUATIONS_HEADER = ["global_step", "mean_return", "std_return", "num_episodes"]
+ENTROPY_HEADER = [
+    "global_step",
+    "target_entropy",
+    "activation_target",
+    "gaussian_entropy_min",
+    "gaussian_entropy_mean",
+    "bounded_entropy_mean",
+    "delta",
+]
+
+
+def write_entropy(path: Path, steps: list[int], era: bool) -> None:
+    """Two actions, H0 = -1, delta 0.1: the activation target is -0.8; the Gaussian minimum sits 0.05 above it and
+    truncation takes 0.3 nats off the mean. Without ERA the floor, H0 and delta cells are empty."""
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(ENTROPY_HEADER)
+        for step in steps:
+            floor = [-1.0, -0.8] if era else ["", ""]
+            writer.writerow([step, *floor, -0.75, -0.5, -0.8, 0.1 if era else ""])
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,6 +105,7 @@ def main() -> int:
             if args.resume is None and job == stop_job and step >= int(stop_step):
                 print(f"fake agent stopped at {step}")
                 return 3
+    write_entropy(run_dir / "entropy.csv", eval_steps, era)
     print(f"fake agent finished {job}")
     return 0
 

@@ -321,3 +321,84 @@ def test_summarize_refuses_a_non_finite_final_score_naming_the_run():
     runs = _runs({"Hopper-v5": {"PPO": [1.0, float("nan")], "PPO-ERA": [2.0]}})
     with pytest.raises(ValueError, match=r"not finite.*'algorithm': 'PPO', 'seed': 1"):
         summarize(runs, reps=100)
+
+
+# --- entropy floor ---------------------------------------------------------------------------------------------------
+
+
+def _entropy(**columns: list[float]) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    base = {"group": "g", "task": "T", "algorithm": "SAC-ERA", "seed": 0, "global_step": list(range(1, n + 1))}
+    base.update(target_entropy=[-3.0] * n, activation_target=[-2.4] * n, delta=[0.1] * n)
+    base.update(gaussian_entropy_mean=[-1.0] * n, bounded_entropy_mean=[-2.0] * n)
+    return pd.DataFrame({**base, **columns})
+
+
+def test_entropy_floor_held_when_every_batch_minimum_reaches_the_activation_target():
+    row = aggregate.entropy_floor_table(_entropy(gaussian_entropy_min=[-2.4, -2.0, -1.5])).iloc[0]
+    assert row["floor_held"] and row["batches_below_floor"] == 0
+    assert row["floor_margin_min"] == pytest.approx(0.0)
+    assert row["truncation_gap_mean"] == pytest.approx(1.0) and row["truncation_gap_max"] == pytest.approx(1.0)
+
+
+def test_entropy_floor_counts_a_batch_between_h0_and_the_target_with_delta_as_broken():
+    # -2.7 is above H0 = -3 but below the activation target H0 + D * delta = -2.4: the activation's guarantee failed.
+    row = aggregate.entropy_floor_table(_entropy(gaussian_entropy_min=[-2.0, -2.7, -2.0])).iloc[0]
+    assert not row["floor_held"] and row["batches_below_floor"] == 1
+    assert row["floor_margin_min"] == pytest.approx(-0.3)
+
+
+def test_entropy_floor_reports_how_far_truncation_pulled_below_h0():
+    table = _entropy(gaussian_entropy_min=[-2.0, -2.0], bounded_entropy_mean=[-2.5, -3.5])
+    row = aggregate.entropy_floor_table(table).iloc[0]
+    assert row["bounded_below_h0"] == pytest.approx(0.5)
+    assert row["bounded_margin_min"] == pytest.approx(-0.5)
+    assert row["truncation_gap_max"] == pytest.approx(2.5)
+
+
+def test_entropy_floor_is_not_applicable_without_era():
+    nan = [float("nan")] * 2
+    table = _entropy(gaussian_entropy_min=[-1.0, -1.0], target_entropy=nan, activation_target=nan, delta=nan)
+    row = aggregate.entropy_floor_table(table).iloc[0]
+    assert row["floor_held"] is None and np.isnan(row["floor_margin_min"])
+    assert "n/a (no floor)" in aggregate.format_entropy_table(aggregate.entropy_floor_table(table))
+
+
+def test_entropy_csv_empty_cells_are_read_as_not_applicable(tmp_path):
+    header = ",".join(aggregate.ENTROPY_COLUMNS) + "\n"
+    (tmp_path / "entropy.csv").write_text(header + "1000,,,-1.5,-1.0,-1.2,\n")
+    frame, problems = aggregate.check_entropy(tmp_path)
+    assert problems == [] and np.isnan(frame["delta"].iloc[0]) and frame["bounded_entropy_mean"].iloc[0] == -1.2
+
+
+# --- ours against the paper ------------------------------------------------------------------------------------------
+
+
+def _claim_runs(baseline: list[float], era: list[float]) -> pd.DataFrame:
+    return _runs({"Hopper-v5": {"PPO": baseline, "PPO-ERA": era}})
+
+
+def test_paper_comparison_reproduces_when_the_difference_ci_is_above_zero():
+    [row] = aggregate.paper_comparison(_claim_runs([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]), {"g": 1000}, reps=500).to_dict(
+        "records"
+    )
+    assert row["claim"] == "PPO -> PPO-ERA" and row["verdict"] == "reproduces"
+    assert row["ours_difference"] == pytest.approx(1.0) and row["paper_difference"] == pytest.approx(0.31)
+    assert row["ours_scale"] == "raw return"
+
+
+def test_paper_comparison_contradicts_when_the_difference_ci_is_below_zero():
+    comparison = aggregate.paper_comparison(_claim_runs([2.0, 2.1, 1.9], [1.0, 1.1, 0.9]), {"g": 1000}, reps=500)
+    assert comparison["verdict"].tolist() == ["contradicts"]
+
+
+def test_paper_comparison_is_too_small_to_tell_when_the_ci_contains_zero():
+    comparison = aggregate.paper_comparison(_claim_runs([1.0, 3.0, 2.0], [2.5, 1.0, 2.0]), {"g": 1000}, reps=500)
+    assert comparison["verdict"].tolist() == ["too small to tell"]
+    table = aggregate.format_paper_table(comparison)
+    assert "0.57 -> 0.88 (normalised), MuJoCo Gym, 4 tasks, 3M steps: +0.31" in table
+    assert "**too small to tell**" in table
+
+
+def test_paper_comparison_skips_groups_without_a_baseline_and_its_era_variant():
+    assert aggregate.paper_comparison(_runs({"Hopper-v5": {"PPO": [1.0]}}), {"g": 1000}).empty

@@ -91,7 +91,13 @@ def test_end_to_end_then_a_rerun_starts_nothing(tmp_path, calls):
     assert "- **Command:** `test command`" in summary
     assert "- **Runs:** 4 of 4 complete\n" in summary
     assert "Runs left out" not in summary
-    table_rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
+    # entropy.csv of every run: the fake ERA's floor holds with 0.05 nats to spare; the twin has no floor.
+    assert "| Toy-v0 | Fake-ERA | 2 / 8 | yes | 0.05 | 0.30 [0.30] | 0% | 0.20 | 0.10 |" in summary
+    assert "| Toy-v0 | Fake | 2 / 8 | n/a (no floor) | n/a | 0.30 [0.30] | n/a | n/a | n/a |" in summary
+    floor = pd.read_csv(results / "entropy.csv").set_index("algorithm")
+    assert floor.loc["Fake-ERA", "batches_below_floor"] == 0 and floor.loc["Fake-ERA", "runs"] == 2
+    scores = summary[: summary.index("## Entropy floor")]
+    table_rows = [line for line in scores.splitlines() if line.startswith("| ") and "---" not in line]
     assert table_rows == [
         "| Task | Algorithm | Mean [95% CI] | IQM [95% CI] | Runs |",
         "| Toy-v0 | Fake | 100.5 [100.0, 101.0] | 100.5 [100.0, 101.0] | 2 |",
