@@ -130,6 +130,9 @@ class Args(ExperimentArgs):
     std_head_init_gain: float = 0.01
     """orthogonal-init gain of the std-logit head (0.01: near-equal stds across dimensions at the start, like the mean
     head; the released SAC-ERA code uses 1.0)"""
+    state_dependent_std: bool = True
+    """ERA on a state-dependent std-logit head (the paper's PPO-ERA); --no-state-dependent-std ablates it: the head's
+    weights stay 0, so only its bias (state-independent logits, like PPO's log-std parameter) is learned"""
 
     def check(self) -> None:
         """Reject settings that cannot work, naming the flag (the shared ones: :meth:`ExperimentArgs.check`)."""
@@ -208,10 +211,13 @@ class Agent(nn.Module):
         self.register_buffer("action_low", torch.as_tensor(action_space_low, dtype=torch.float32), persistent=False)
         self.register_buffer("action_high", torch.as_tensor(action_space_high, dtype=torch.float32), persistent=False)
 
-        # ------------------------------------------------ ERA vs --no-era: the only place where the two differ
+        # ---- ERA vs --no-era: the policy's std and action mapping differ here and in the two methods below only ----
         self.era = args.era
         if self.era:
             self.std_logits_net = layer_init(nn.Linear(args.hidden_dim, action_dim), args.std_head_init_gain)
+            if not args.state_dependent_std:
+                nn.init.zeros_(self.std_logits_net.weight)
+                self.std_logits_net.weight.requires_grad_(False)
             self.era_delta = EntropyDelta(
                 action_dim,
                 args.target_entropy_per_dim,
@@ -247,7 +253,7 @@ class Agent(nn.Module):
             return self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
         return torch.clamp(action, self.action_low, self.action_high)
 
-    # ------------------------------------------------------------------------------------------------------------
+    # ---- end of the ERA / --no-era difference ----
 
     def get_value(self, obs: Tensor) -> Tensor:
         """``V(obs)``, shape ``(B,)``."""
@@ -346,8 +352,8 @@ def main(args: Args) -> None:
     obs_space, action_space = envs.single_observation_space, envs.single_action_space
     agent = Agent(int(np.prod(obs_space.shape)), action_space.low, action_space.high, args).to(device)
     delta = agent.era_delta.delta if args.era else None
-    params = [p for p in agent.parameters() if p is not delta]
-    optimizer = optim.Adam(params, lr=args.learning_rate, eps=1e-5)
+    params = [p for p in agent.parameters() if p.requires_grad and p is not delta]
+    optimizer = optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=device.type == "cuda")
     delta_optimizer = optim.Adam([delta], lr=args.delta_lr) if args.era and args.delta == "auto" else None
     loss_fn = torch.compile(ppo_loss) if args.compile else ppo_loss
     policy = sb3_policy(args, obs_space, action_space).to(device)  # evaluation and --save-model act through SB3
@@ -496,7 +502,8 @@ def main(args: Args) -> None:
             b_values, b_returns = batch[5], batch[4]
             var_y = b_returns.var(unbiased=False)
             stats["losses/clipfrac"] = torch.stack(clipfracs).mean()
-            stats["losses/explained_variance"] = 1 - (b_returns - b_values).var(unbiased=False) / var_y
+            explained = 1 - (b_returns - b_values).var(unbiased=False) / var_y
+            stats["losses/explained_variance"] = torch.where(var_y > 0, explained, torch.nan)
             stats["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
             stats["charts/SPS"] = run.steps_per_second(global_step)
             stats["policy/entropy"] = stats["losses/entropy"]

@@ -93,13 +93,34 @@ def test_state_level_era_keeps_the_gaussian_entropy_at_its_floor_in_every_state(
     torch.testing.assert_close(gaussian_entropy(log_std), torch.full((64,), floor))
 
 
-def test_compiled_loss_matches_eager(ppo):
-    """--compile: the same loss and gradients as eager on the same minibatch (CPU, tiny network)."""
+def test_state_independent_std_ablation_learns_only_the_std_head_bias(ppo):
+    agent, args = make_agent(ppo, state_dependent_std=False)
+    minibatch = rollout_minibatch(agent)
+    _, log_std = agent.action_distribution(torch.randn(16, OBS_DIM))
+    torch.testing.assert_close(log_std, log_std[:1].expand_as(log_std))  # the same std in every state
+    args.ent_coef = 0.01  # a gradient on the std logits
+    loss, _, _ = ppo.ppo_loss(agent, args, *minibatch)
+    loss.backward()
+    assert agent.std_logits_net.weight.grad is None and agent.std_logits_net.bias.grad.abs().max() > 0
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "aot_eager",  # dynamo's graph capture and AOT autograd, the parts that could change what is computed
+        pytest.param("inductor", marks=pytest.mark.slow),  # what --compile uses; minutes of C++ compilation on CPU
+    ],
+)
+def test_compiled_loss_matches_eager(ppo, backend):
+    """--compile: the same loss and gradients as eager on the same minibatch (CPU, tiny network), in one graph."""
     agent, args = make_agent(ppo, delta="auto", ent_coef=0.01)
     minibatch = rollout_minibatch(agent)
     eager_loss, eager_entropy, _ = ppo.ppo_loss(agent, args, *minibatch)
     eager_grads = torch.autograd.grad(eager_loss, list(agent.parameters()), allow_unused=True)
-    compiled_loss, compiled_entropy, _ = torch.compile(ppo.ppo_loss)(agent, args, *minibatch)
+    torch._dynamo.reset()
+    compiled_loss, compiled_entropy, _ = torch.compile(ppo.ppo_loss, backend=backend, fullgraph=True)(
+        agent, args, *minibatch
+    )
     compiled_grads = torch.autograd.grad(compiled_loss, list(agent.parameters()), allow_unused=True)
     torch.testing.assert_close(compiled_loss, eager_loss)
     torch.testing.assert_close(compiled_entropy, eager_entropy)
