@@ -247,7 +247,10 @@ def train(args: Args) -> Path:
     env_name = args.env_id.replace("/", "-")
     run_name = args.run_name or f"sb3-{args.algo}-{args.policy}__{env_name}__{args.seed}__{int(time.time())}"
     run_dir = args.log_dir / run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists():
+        # Like the agents: a new run never writes into an earlier one (its CSVs and events would be mixed or lost).
+        raise FileExistsError(f"{run_dir} already exists; choose another --run-name (this script has no --resume)")
+    run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(args), indent=2, default=str))
     device = "cuda" if args.cuda and torch.cuda.is_available() else "cpu"
     train_env, eval_env = make_envs(args)

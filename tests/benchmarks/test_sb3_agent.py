@@ -85,3 +85,11 @@ def test_era_option_is_rejected_for_the_stock_policy():
     args = sb3_agent.tyro.cli(sb3_agent.Args, args=["--policy", "stock", "--target-entropy-per-dim", "-0.5"])
     with pytest.raises(ValueError, match="only applies to --policy era"):
         sb3_agent.build_model(args, None, "cpu")
+
+
+def test_an_existing_run_directory_is_refused_and_left_untouched(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "evaluations.csv").write_text("earlier results\n")
+    with pytest.raises(FileExistsError, match="already exists; choose another --run-name"):
+        _train(tmp_path, "--algo", "sac", *SMALL_SAC)
+    assert (tmp_path / "run" / "evaluations.csv").read_text() == "earlier results\n"
