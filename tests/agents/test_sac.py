@@ -1,0 +1,267 @@
+"""sac_era.py / sac_era_batch.py as a specification: the losses, the gradients, the export, the checks.
+
+The agents are scripts, imported here from ``agents/``; networks are tiny so every test takes a fraction of a second
+(except the compiled path).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
+
+from gymnasium import spaces
+
+from era_utils.replay import ReplayBatch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "agents"))
+import sac_era
+import sac_era_batch
+
+OBS_DIM, ACTION_DIM, BATCH = 5, 3, 16
+CPU = torch.device("cpu")
+
+
+def make_agent(actor_class=sac_era.Actor, args_class=sac_era.Args, **options):
+    args = args_class(hidden_dim=16, batch_size=BATCH, cuda=False, **options)
+    return args, sac_era.build_agent(args, OBS_DIM, ACTION_DIM, CPU, actor_class)
+
+
+def make_batch(seed: int = 0) -> ReplayBatch:
+    gen = torch.Generator().manual_seed(seed)
+    return ReplayBatch(
+        observations=torch.randn(BATCH, OBS_DIM, generator=gen),
+        actions=torch.rand(BATCH, ACTION_DIM, generator=gen) * 2 - 1,
+        next_observations=torch.randn(BATCH, OBS_DIM, generator=gen),
+        rewards=torch.randn(BATCH, 1, generator=gen),
+        dones=(torch.rand(BATCH, 1, generator=gen) < 0.3).float(),
+    )
+
+
+def run_update(agent, args, data, seed=1):
+    torch.manual_seed(seed)
+    return sac_era.make_update(agent, args)(data)
+
+
+# ---------------------------------------------------------------------------------------------------- the losses
+@pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
+def test_critic_target_has_an_entropy_term_only_without_era(era):
+    args, agent = make_agent(era=era)
+    before, data = copy.deepcopy(agent), make_batch()
+    stats = run_update(agent, args, data)
+
+    torch.manual_seed(1)  # the update's first draw is a' ~ pi(.|s')
+    with torch.no_grad():
+        dist = before.actor.distribution(*before.actor(data.next_observations))
+        next_actions = dist.sample()
+        min_q_next = torch.min(*before.qf_target(data.next_observations, next_actions))
+        alpha_log_pi = dist.log_prob(next_actions).sum(-1, keepdim=True)  # alpha = 1 at the start
+        q1, q2 = before.qf(data.observations, data.actions)
+
+    def qf_loss(soft_q_next):
+        target = data.rewards + args.gamma * (1 - data.dones) * soft_q_next
+        return (F.mse_loss(q1, target) + F.mse_loss(q2, target)) / 2
+
+    with_entropy, without_entropy = qf_loss(min_q_next - alpha_log_pi), qf_loss(min_q_next)
+    assert not torch.isclose(with_entropy, without_entropy, rtol=1e-3)  # the check below can tell them apart
+    torch.testing.assert_close(stats["losses/qf_loss"], without_entropy if era else with_entropy)
+
+
+@pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
+def test_actor_gradient_is_that_of_minus_q_alone_only_with_era(era):
+    args, agent = make_agent(era=era)
+    before, data = copy.deepcopy(agent.actor), make_batch()
+    run_update(agent, args, data)
+
+    torch.manual_seed(1)
+    with torch.no_grad():  # the critic target's draw comes first
+        before.distribution(*before(data.next_observations)).sample()
+    mean, log_std = before(data.observations)
+    dist = before.distribution(mean, log_std)
+    actions = dist.rsample()
+    # The actor loss sees the critics after their step; the actor's own step does not change them.
+    minus_q = -torch.min(*agent.qf(data.observations, actions)).mean()
+    sac_loss = minus_q + dist.log_prob(actions).sum(-1).mean()  # + alpha * log pi with alpha = 1
+    heads = [before.log_std.weight, before.mu.weight]
+    grad_minus_q = torch.autograd.grad(minus_q, heads, retain_graph=True)
+    grad_sac = torch.autograd.grad(sac_loss, heads)
+
+    observed = [agent.actor.log_std.weight.grad, agent.actor.mu.weight.grad]
+    expected, other = (grad_minus_q, grad_sac) if era else (grad_sac, grad_minus_q)
+    for got, want, alternative in zip(observed, expected, other, strict=True):
+        torch.testing.assert_close(got, want)
+        assert not torch.allclose(got, alternative, atol=1e-6)
+
+
+def test_era_policy_keeps_the_gaussian_entropy_floor_in_every_state():
+    args, agent = make_agent(target_entropy_per_dim=-0.7)
+    stats = run_update(agent, args, make_batch())
+    floor = ACTION_DIM * -0.7
+    assert stats["gaussian_entropy_min"].item() == pytest.approx(floor, abs=1e-4)
+    assert stats["era/activation_target"].item() == pytest.approx(floor)
+
+
+def test_batch_level_floor_holds_for_the_batch_mean_only():
+    # A low clamp that never binds: the batch mean is then exactly the target (a binding clamp only raises it).
+    args, agent = make_agent(sac_era_batch.Actor, sac_era_batch.Args, target_entropy_per_dim=-0.7, log_std_min=-50)
+    stats = run_update(agent, args, make_batch())
+    assert stats["gaussian_entropy_mean"].item() == pytest.approx(ACTION_DIM * -0.7, abs=1e-4)
+    assert stats["gaussian_entropy_min"].item() < ACTION_DIM * -0.7 - 1e-3  # single states sit below it
+    assert int(agent.actor.batch_era.num_batches_tracked) == 2  # target and actor loss each saw a training batch
+
+
+def test_auto_delta_rises_while_the_bounded_entropy_is_below_the_floor():
+    args, agent = make_agent(delta="auto", target_entropy_per_dim=0.5)
+    update, data = sac_era.make_update(agent, args), make_batch()
+    for _ in range(3):
+        stats = update(data)
+    assert stats["policy/entropy"].item() < agent.actor.target_entropy  # truncation removes entropy
+    assert agent.actor.era_delta.delta.item() > 0
+    assert agent.delta_optimizer is not None and agent.alpha_optimizer is None
+
+
+def test_no_era_tunes_alpha_towards_minus_d_and_has_no_delta():
+    args, agent = make_agent(era=False)
+    assert not hasattr(agent.actor, "era_delta") and agent.delta_optimizer is None
+    stats = run_update(agent, args, make_batch())
+    entropy = stats["policy/entropy"].item()
+    # alpha grows when the entropy is below -D and shrinks above it
+    assert (agent.log_alpha.item() > 0) == (entropy < -ACTION_DIM)
+    assert "era/delta" not in stats
+
+
+def test_released_initialisation_and_critic_weight_decay():
+    _, agent = make_agent()
+    for name, layer in [*agent.actor.named_modules(), *agent.qf.named_modules()]:
+        if isinstance(layer, torch.nn.Linear):
+            gain = 1.0 if name == "log_std" else np.sqrt(2)
+            weight = layer.weight.detach()
+            rows, cols = weight.shape
+            gram = weight @ weight.T if rows <= cols else weight.T @ weight
+            torch.testing.assert_close(gram, gain**2 * torch.eye(min(rows, cols)), atol=1e-4, rtol=0, msg=name)
+            assert not layer.bias.any(), name
+    assert agent.q_optimizer.param_groups[0]["weight_decay"] == 1e-4
+    assert type(agent.q_optimizer) is torch.optim.AdamW and type(agent.actor_optimizer) is torch.optim.Adam
+    assert agent.actor.era_delta.delta not in set(agent.actor_optimizer.param_groups[0]["params"])
+
+
+# ---------------------------------------------------------------------------------------------- export to SB3
+@pytest.mark.parametrize(
+    ("actor_class", "args_class", "era", "policy_name"),
+    [
+        (sac_era.Actor, sac_era.Args, True, "ERASACPolicy"),
+        (sac_era_batch.Actor, sac_era_batch.Args, True, "ERASACPolicy"),
+        (sac_era.Actor, sac_era.Args, False, "SACLayerNormPolicy"),
+    ],
+    ids=["state", "batch", "no-era"],
+)
+def test_exported_policy_loads_and_acts_as_the_agent(actor_class, args_class, era, policy_name, tmp_path):
+    from era_policies import sb3
+
+    args, agent = make_agent(actor_class, args_class, era=era, delta="auto")
+    run_update(agent, args, make_batch())  # trained a little: delta, batch statistics and weights moved
+    obs_space = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+    action_space = spaces.Box(-2.0, 2.0, (ACTION_DIM,), np.float32)
+    sac_era.export_policy(agent, args, obs_space, action_space).save(tmp_path / "policy.pt")
+    policy = getattr(sb3, policy_name).load(tmp_path / "policy.pt", device="cpu")
+    assert type(policy).__name__ == policy_name
+
+    obs = make_batch(5).observations
+    agent.actor.eval()  # acting: batch-level ERA uses its running normaliser, as SB3's predict does
+    policy.set_training_mode(False)
+    with torch.no_grad():
+        mean, log_std = agent.actor(obs)
+        policy_mean, policy_log_std, _ = policy.actor.get_action_dist_params(obs)
+    actions, _ = policy.predict(obs.numpy(), deterministic=True)
+    np.testing.assert_allclose(actions, 2.0 * torch.tanh(mean).numpy(), atol=1e-5)
+    torch.testing.assert_close(policy_mean, mean)
+    torch.testing.assert_close(policy_log_std, log_std)
+
+
+# ------------------------------------------------------------------------------------------ compiled update
+def test_compiled_update_equals_eager(monkeypatch):
+    """Dynamo traces the whole update (backward, optimiser steps, Polyak, delta) and the result is eager's.
+
+    Inductor's C++ code generation takes minutes on a shared 2-core machine, so this uses the ``aot_eager`` backend
+    (graph capture and AOT autograd, no code generation); ``test_compiled_update_equals_eager_inductor`` (slow) runs
+    the default backend.
+    """
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    check_compiled_update_equals_eager()
+
+
+@pytest.mark.slow
+def test_compiled_update_equals_eager_inductor(monkeypatch):
+    import torch._inductor.config
+
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # eager's random numbers
+    check_compiled_update_equals_eager()
+
+
+def check_compiled_update_equals_eager():
+    args, agent = make_agent(delta="auto", compile=True)
+    twin = copy.deepcopy(agent)
+    data = make_batch()
+    eager = sac_era.make_update(twin, dataclasses.replace(args, compile=False))
+    compiled = sac_era.make_update(agent, args)
+    for seed in range(2):
+        torch.manual_seed(seed)
+        expected = eager(data)
+        torch.manual_seed(seed)
+        got = compiled(data)
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], atol=1e-5, rtol=1e-4, msg=name)
+    for module in ("actor", "qf", "qf_target"):
+        for (name, got), (_, want) in zip(
+            getattr(agent, module).named_parameters(), getattr(twin, module).named_parameters(), strict=True
+        ):
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4, msg=f"{module}.{name}")
+
+
+# ------------------------------------------------------------------------------------------- start-time checks
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--hidden-dim", "0"], "--hidden-dim"),
+        (["--buffer-size", "100", "--batch-size", "256"], "--buffer-size"),
+        (["--learning-starts", "-1"], "--learning-starts"),
+        (["--updates-per-step", "0"], "--updates-per-step"),
+        (["--gamma", "1.0"], "--gamma"),
+        (["--tau", "0"], "--tau"),
+        (["--tau", "1.5"], "--tau"),
+        (["--delta", "-0.1"], "--delta"),
+        (["--target-entropy-per-dim", "1.5"], "--target-entropy-per-dim"),
+        (["--log-std-min", "0", "--log-std-max", "0"], "--log-std-min"),
+        (["--q-lr", "0"], "--q-lr"),
+        (["--total-timesteps", "0"], "--total-timesteps"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag_and_create_nothing(flags, named, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        sac_era.parse_args(sac_era.Args, ["--log-dir", str(tmp_path / "runs"), *flags])
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cudagraphs_without_cuda_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"--cudagraphs .*needs a CUDA device .*--no-cuda"):
+        sac_era.Args(cudagraphs=True, cuda=False).check()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"--cudagraphs .*torch\.cuda\.is_available"):
+            sac_era.Args(cudagraphs=True).check()
+
+
+def test_batch_momentum_is_checked():
+    with pytest.raises(ValueError, match="--batch-momentum"):
+        sac_era_batch.Args(batch_momentum=0.0).check()
