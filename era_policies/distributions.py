@@ -77,27 +77,29 @@ def _tail_integrals(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _exp_moments(z: Tensor, n_max: int) -> list[Tensor]:
-    """``J_n(z) = int_0^1 s^n exp(-z s) ds`` for ``n = 0..n_max`` and ``z >= -1``.
+    """``J_n(z) = int_0^1 s^n exp(-z s) ds`` for ``n = 0..n_max`` and ``z >= -1``, from ``n J_(n-1) = z J_n + exp(-z)``.
 
-    A power series for ``|z| <= 1``; otherwise the recurrence ``J_n = (n J_(n-1) - exp(-z)) / z``, stable there.
+    For ``|z| <= 1`` the recurrence runs downwards from a power series for ``J_(n_max)`` (it divides errors by ``n``
+    there); otherwise upwards from ``J_0 = (1 - exp(-z)) / z`` (it multiplies them by ``n / z`` at most).
     """
     small = z.abs() <= 1.0
     zs = torch.where(small, z, torch.zeros_like(z))
     zl = torch.where(small, torch.full_like(z, 2.0), z)
-    e = torch.exp(-zl)
-    big = [-torch.expm1(-zl) / zl]
+    top = torch.full_like(z, 1.0 / (n_max + 1))
+    power = torch.ones_like(z)
+    for i in range(1, 21):
+        power = power * (-zs) / i
+        top = top + power / (n_max + i + 1)
+    down = [top]
+    e_small = torch.exp(-zs)
+    for n in range(n_max, 0, -1):
+        down.append((zs * down[-1] + e_small) / n)
+    down.reverse()
+    e_large = torch.exp(-zl)
+    up = [-torch.expm1(-zl) / zl]
     for n in range(1, n_max + 1):
-        big.append((n * big[-1] - e) / zl)
-    out = []
-    for n in range(n_max + 1):
-        term = torch.ones_like(z) / (n + 1)
-        total = term
-        power = torch.ones_like(z)
-        for i in range(1, 21):
-            power = power * (-zs) / i
-            total = total + power / (n + i + 1)
-        out.append(torch.where(small, total, big[n]))
-    return out
+        up.append((n * up[-1] - e_large) / zl)
+    return [torch.where(small, d, u) for d, u in zip(down, up, strict=True)]
 
 
 def _narrow_integrals(a: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -406,10 +408,14 @@ class TruncatedNormal(Distribution):
 
 
 def _same_interval(p: TruncatedNormal, q: TruncatedNormal) -> bool:
-    if isinstance(p.low, Tensor) or isinstance(q.low, Tensor) or isinstance(p.high, Tensor):
-        low_p, low_q, high_p, high_q = (torch.as_tensor(b) for b in (p.low, q.low, p.high, q.high))
-        return bool(torch.equal(low_p.cpu(), low_q.cpu()) and torch.equal(high_p.cpu(), high_q.cpu()))
-    return p.low == q.low and p.high == q.high
+    """Whether ``p`` and ``q`` have the same bounds (tensor bounds are compared elementwise: one host read)."""
+    if not any(isinstance(b, Tensor) for b in (p.low, p.high, q.low, q.high)):
+        return p.low == q.low and p.high == q.high
+    same = [
+        torch.as_tensor(x, dtype=torch.float64) == torch.as_tensor(y, dtype=torch.float64)
+        for x, y in ((p.low, q.low), (p.high, q.high))
+    ]
+    return bool(torch.all(same[0]) & torch.all(same[1]))
 
 
 @register_kl(TruncatedNormal, TruncatedNormal)

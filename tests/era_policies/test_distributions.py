@@ -9,8 +9,9 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import integrate, stats
 from torch.autograd import gradcheck
+from torch.distributions import kl_divergence
 
 from era_policies import TruncatedNormal, era_action_distribution
 from tests.conftest import requires_cuda
@@ -206,3 +207,58 @@ def test_inside_only_path_agrees_with_the_general_path(dtype):
     torch.testing.assert_close(general.icdf(torch.cat([u, u[:1]]))[:-1], x, **tol)
     torch.testing.assert_close(general.log_prob(torch.cat([x, x[:1]]))[:-1], inside.log_prob(x), **tol)
     torch.testing.assert_close(general.entropy()[:-1], inside.entropy(), **tol)
+
+
+# ------------------------------------------------------------------------------------------------------------ KL
+KL_PARAMS = [(0.3, 0.5), (-0.9, 0.05), (0.99, 2.0), (0.0, 1e-2), (1.2, 0.3), (-2.0, 0.7)]
+
+
+def _kl_by_quadrature(p: tuple[float, float], q: tuple[float, float]) -> float:
+    ref_p, ref_q = _scipy(*p, -1.0, 1.0), _scipy(*q, -1.0, 1.0)
+    lo, hi = ref_p.ppf(1e-13), ref_p.ppf(1 - 1e-13)  # where p's mass is; quad misses a narrow peak otherwise
+    value, _ = integrate.quad(lambda x: ref_p.pdf(x) * (ref_p.logpdf(x) - ref_q.logpdf(x)), lo, hi, limit=200)
+    return value
+
+
+@pytest.mark.parametrize("p", KL_PARAMS)
+@pytest.mark.parametrize("q", KL_PARAMS)
+def test_kl_matches_numerical_integration(p, q):
+    dist_p, dist_q = (_dist(*params, -1.0, 1.0) for params in (p, q))
+    kl = kl_divergence(dist_p, dist_q)
+    expected = _kl_by_quadrature(p, q)
+    assert float(kl) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert float(kl) >= 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kl_of_a_distribution_with_itself_is_zero_and_gradients_are_finite(dtype):
+    loc = torch.tensor([0.3, -0.999, 1.01, -30.0, 0.0], dtype=dtype, requires_grad=True)
+    scale = torch.tensor([0.5, 1e-3, 1e-2, 1.0, 1e8], dtype=dtype, requires_grad=True)
+    p = TruncatedNormal(loc, scale)
+    assert torch.allclose(kl_divergence(p, p), torch.zeros_like(loc), atol=1e-6 if dtype == torch.float32 else 1e-12)
+    q = TruncatedNormal(torch.tensor([0.1, 0.5, 0.9, -0.5, 0.2], dtype=dtype), torch.full((5,), 0.4, dtype=dtype))
+    kl = kl_divergence(p, q)
+    assert kl.dtype == dtype and torch.all(kl > 0) and torch.isfinite(kl).all()
+    kl.sum().backward()
+    assert torch.isfinite(loc.grad).all() and torch.isfinite(scale.grad).all()
+
+
+def test_kl_gradcheck():
+    loc_p = torch.tensor([0.3, 0.9, -1.2], dtype=torch.float64, requires_grad=True)
+    scale_p = torch.tensor([0.5, 0.1, 0.4], dtype=torch.float64, requires_grad=True)
+    loc_q = torch.tensor([-0.2, 0.5, 0.0], dtype=torch.float64, requires_grad=True)
+    scale_q = torch.tensor([0.7, 1.5, 0.2], dtype=torch.float64, requires_grad=True)
+    assert gradcheck(
+        lambda a, b, c, d: kl_divergence(TruncatedNormal(a, b), TruncatedNormal(c, d)), (loc_p, scale_p, loc_q, scale_q)
+    )
+
+
+def test_kl_between_different_intervals_is_not_implemented():
+    p = TruncatedNormal(torch.zeros(2), torch.ones(2))
+    with pytest.raises(NotImplementedError, match="same interval"):
+        kl_divergence(p, TruncatedNormal(torch.zeros(2), torch.ones(2), low=-2.0, high=1.0))
+    tensor_bounds = TruncatedNormal(torch.zeros(2), torch.ones(2), torch.full((2,), -1.0), torch.tensor([1.0, 0.5]))
+    with pytest.raises(NotImplementedError, match="same interval"):
+        kl_divergence(p, tensor_bounds)
+    same = TruncatedNormal(torch.zeros(2), torch.ones(2) * 2, torch.full((2,), -1.0), torch.ones(2))
+    assert torch.isfinite(kl_divergence(p, same)).all()
