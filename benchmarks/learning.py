@@ -52,7 +52,7 @@ SET_ASIDE_FILE = "SET_ASIDE"
 CHECKPOINT_FILE = "checkpoint.pt"
 """The checkpoint an agent writes into its run directory (era_utils' ``Run.save_checkpoint``)."""
 
-SuiteName = Literal["quick", "cpu", "gpu", "paper"]
+SuiteName = Literal["quick", "cpu", "ablation", "gpu", "paper"]
 """The keys of :data:`benchmarks.suites.SUITES` (a Literal, so that ``--help`` lists them)."""
 
 

@@ -269,6 +269,42 @@ Total 72 min, leaving 18 min (20%) for machine load and tail effects (42 jobs, 2
 need 80 min (11% margin), too tight for a shared machine.
 """
 
+ABLATION = Suite(
+    name="ablation",
+    description=(
+        "PPO-ERA design ablation on Hopper-v5 (docs/era-method.md §7: the target per dimension fixes PPO-ERA's "
+        "exploration from the first update): targets -0.5 / -0.3 / 0 nats per dimension, learned delta, PPO's entropy "
+        "bonus 0.01 kept, and plain PPO as the reference; 3 seeds at the cpu suite's PPO budget; about 25 minutes on 2 "
+        "CPU cores (`--jobs 2`)."
+    ),
+    groups=(
+        Group(
+            name="ppo-era-hopper",
+            algorithms=(
+                PPO,
+                PPO_ERA,
+                Algorithm(
+                    "PPO-ERA (target -0.5)",
+                    (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--target-entropy-per-dim", "-0.5"),
+                ),
+                Algorithm(
+                    "PPO-ERA (target 0)", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--target-entropy-per-dim", "0.0")
+                ),
+                Algorithm("PPO-ERA (delta auto)", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--delta", "auto")),
+                Algorithm("PPO-ERA (ent-coef 0.01)", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--ent-coef", "0.01")),
+            ),
+            tasks=("Hopper-v5",),
+            seeds=(0, 1, 2),
+            total_timesteps=CPU_PPO_TOTAL_TIMESTEPS,
+            eval_every=CPU_PPO_TOTAL_TIMESTEPS // 10,
+            eval_episodes=5,
+        ),
+    ),
+)
+"""Sizing: 6 algorithms x 3 seeds = 18 runs x 100k steps / 700 steps/s = 2,570 core-s = 21 min on 2 cores (the cpu
+suite's PPO speeds). The PPO and PPO-ERA rows repeat the cpu suite's Hopper-v5 runs (same seeds, same code): the
+agents are seeded, so they reproduce them, and keep this suite self-contained."""
+
 GPU_SAC_TOTAL_TIMESTEPS = 100_000
 GPU_PPO_TOTAL_TIMESTEPS = 300_000
 
@@ -348,4 +384,4 @@ PAPER = Suite(
     ),
 )
 
-SUITES: dict[str, Suite] = {suite.name: suite for suite in (QUICK, CPU, GPU, PAPER)}
+SUITES: dict[str, Suite] = {suite.name: suite for suite in (QUICK, CPU, ABLATION, GPU, PAPER)}
