@@ -139,7 +139,9 @@ class ReplayBuffer:
         for name in ("observations", "next_observations", "actions", "rewards", "dones"):
             saved, storage = state[name], getattr(self, name)
             if saved.shape[1:] != storage.shape[1:]:
-                raise ValueError(f"the saved replay buffer's {name} have shape {tuple(saved.shape[1:])} per slot, "
-                                 f"this one {tuple(storage.shape[1:])}")
+                raise ValueError(
+                    f"the saved replay buffer's {name} have shape {tuple(saved.shape[1:])} per slot, "
+                    f"this one {tuple(storage.shape[1:])}"
+                )
             storage[: len(saved)].copy_(saved)
         self.pos, self.full = int(state["pos"]), bool(state["full"])
