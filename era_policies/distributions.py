@@ -16,11 +16,13 @@ is ever subtracted. Three regimes, chosen per element with ``torch.where``:
   ``mean ~ bound + scale^2 / |bound - loc|``;
 * an interval narrow against the scale (``width / scale < 3e-2``): series around the nearer bound (the uniform limit).
 
-The last two are evaluated in float64 and cast back. Tested against scipy and mpmath for ``|loc| <= 1e6`` and
-``1e-6 <= scale <= 1e8`` on ``(-1, 1)``, float32 and float64. On CPU, a batch whose locations all lie strictly inside
-the interval skips the other regimes (one host read of a comparison); on CUDA and under ``torch.compile`` all regimes
-are always evaluated, so nothing reads the device (CUDA-graph safe). float16/bfloat16 are rejected: half precision
-cannot represent the tails; cast ``loc`` and ``scale`` with ``.float()``.
+The last two are evaluated in float64 and cast back. Tested against 80-digit references for ``|loc| <= 1e6`` and
+``1e-6 <= scale <= 1e8`` on ``(-1, 1)``, float32 and float64 (float32 results to float32 rounding: where the spread is
+below the float32 spacing near a bound, samples are the nearest representable values). On CPU, a batch whose
+locations all lie strictly inside the interval, with widths of at least a tenth of a scale, takes a shortcut (one
+host read of a comparison); on CUDA and under ``torch.compile`` all regimes are always evaluated and nothing is read
+back (CUDA-graph safe). float16/bfloat16 are rejected with a ``ValueError``: half precision cannot represent the
+tails; cast ``loc`` and ``scale`` with ``.float()``.
 """
 
 from __future__ import annotations
@@ -177,23 +179,24 @@ def _mills(x: Tensor) -> Tensor:
     return _SQRT_HALF_PI * torch.special.erfcx(x / _SQRT_2)
 
 
-def _icdf_inside(alpha: Tensor, beta: Tensor, erf_a: Tensor, erf_b: Tensor, u: Tensor) -> Tensor:
-    """Standardised quantile for ``alpha < 0 < beta``, given ``erf(alpha / sqrt2)`` and ``erf(beta / sqrt2)``.
+def _icdf_inside(alpha: Tensor, beta: Tensor, erf_a: Tensor, erf_b: Tensor, u: Tensor, middle: bool) -> Tensor:
+    """Standardised quantile for ``alpha < 0 < beta``, given ``erf_a = erf(alpha/sqrt2)``, ``erf_b = erf(beta/sqrt2)``.
 
-    In the middle (``|2p - 1| < 1/2``) ``erfinv`` of ``erf_a + u (erf_b - erf_a)``: no probability near 1/2 is
-    formed, so an interval narrow against the scale still gets distinct samples. Outside, ``ndtri`` of the smaller
-    tail probability, which is representable to full relative precision.
+    ``ndtri`` of the probability between the nearer bound and the quantile, which stays below 1/2 and so is
+    representable to full relative precision. Near 1/2 that resolves quantiles only to about one ulp, too coarse for
+    an interval narrow against the scale: with ``middle=True`` the middle (``|2p - 1| < 1/2``) uses
+    ``erfinv(erf_a + u (erf_b - erf_a))`` instead, which forms no probability near 1/2.
     """
     mass = erf_b - erf_a  # 2 Z, a sum of two positive terms
-    y = erf_a + u * mass
-    central = y.abs() < 0.5
-    xi_central = _SQRT_2 * torch.erfinv(torch.where(central, y, torch.zeros_like(y)))
-    # Below the middle measure the quantile from the lower bound, above it from the upper one (reflected).
+    y = erf_a + u * mass  # 2 p - 1
     left = y < 0
     tail = torch.special.ndtr(torch.where(left, alpha, -beta)) + torch.where(left, u, 1.0 - u) * (0.5 * mass)
-    tail = torch.where(central, torch.full_like(y, 0.25), tail).clamp(torch.finfo(y.dtype).tiny, 0.5)
-    xi_tail = torch.special.ndtri(tail)
-    return torch.where(central, xi_central, torch.where(left, xi_tail, -xi_tail))
+    xi = torch.special.ndtri(tail.clamp(torch.finfo(tail.dtype).tiny, 0.5))
+    xi = torch.where(left, xi, -xi)
+    if not middle:
+        return xi
+    central = y.abs() < 0.5
+    return torch.where(central, _SQRT_2 * torch.erfinv(torch.where(central, y, torch.zeros_like(y))), xi)
 
 
 def _icdf_one_sided(a: Tensor, width: Tensor, log_zt: Tensor, u: Tensor) -> Tensor:
@@ -273,11 +276,12 @@ class TruncatedNormal(Distribution):
         self._alpha = (self.low - self.loc) / self.scale
         self._beta = (self.high - self.loc) / self.scale
         self._standard_cache: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
-        # The inside-only path needs a host read of a comparison: only on CPU, and not while being compiled.
+        # The shortcut for the common case (every location inside, the interval at least a tenth of a scale wide, so
+        # ndtri resolves its quantiles) needs a host read of a comparison: only on CPU, and not while compiling.
         self._inside_only = (
             not self.loc.is_cuda
             and not torch.compiler.is_compiling()
-            and bool(((self._alpha < 0) & (self._beta > 0)).all())
+            and bool(((self._alpha < 0) & (self._beta > 0) & (self._beta - self._alpha > 0.1)).all())
         )
         if self._inside_only:
             self._erf_a, self._erf_b = torch.erf(self._alpha / _SQRT_2), torch.erf(self._beta / _SQRT_2)
@@ -378,7 +382,7 @@ class TruncatedNormal(Distribution):
         if self._validate_args and not bool(((value >= 0) & (value <= 1)).all()):
             raise ValueError("TruncatedNormal.icdf expects probabilities in [0, 1].")
         if self._inside_only:
-            xi = _icdf_inside(self._alpha, self._beta, self._erf_a, self._erf_b, value)
+            xi = _icdf_inside(self._alpha, self._beta, self._erf_a, self._erf_b, value, middle=False)
             return torch.clamp(self.loc + self.scale * xi, min=self.low, max=self.high)
         loc, scale, low, high = self._float64()
         log_zt, _, _, _ = self._standard()
@@ -388,7 +392,7 @@ class TruncatedNormal(Distribution):
         one = torch.ones_like(alpha)
         alpha_in, beta_in = torch.where(one_sided, -one, alpha), torch.where(one_sided, one, beta)
         erf_a, erf_b = torch.erf(alpha_in / _SQRT_2), torch.erf(beta_in / _SQRT_2)
-        xi_inside = _icdf_inside(alpha_in, beta_in, erf_a, erf_b, u)
+        xi_inside = _icdf_inside(alpha_in, beta_in, erf_a, erf_b, u, middle=True)
         flip = beta <= 0
         a = torch.where(one_sided, torch.where(flip, -beta, alpha), one)
         width = torch.where(one_sided, (high - low) / scale, one)
