@@ -75,14 +75,14 @@ def test_update_is_one_projected_step_and_returns_the_detached_loss():
     ref_opt.zero_grad()
     manual.backward()
     ref_opt.step()
-    assert float(reference.delta) < 0.0  # the unprojected step leaves the feasible set ...
-    assert float(module.delta) == 0.0  # ... update projects it back
-    assert not loss.requires_grad and float(loss) == pytest.approx(float(manual))
+    assert float(reference.delta.detach()) < 0.0  # the unprojected step leaves the feasible set ...
+    assert float(module.delta.detach()) == 0.0  # ... update projects it back
+    assert not loss.requires_grad and float(loss) == pytest.approx(float(manual.detach()))
     assert entropy.grad is None
     # A stale gradient does not leak into the next step: update zeroes it first.
     module.delta.grad = torch.tensor(100.0)
     module.update(torch.full((16,), -2.1), opt)  # 0.1 below the target: delta rises by 0.1
-    assert float(module.delta) == pytest.approx(0.1, abs=1e-6)
+    assert float(module.delta.detach()) == pytest.approx(0.1, abs=1e-6)
 
 
 def test_update_refuses_a_constant_delta():
