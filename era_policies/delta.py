@@ -84,7 +84,8 @@ class EntropyDelta(nn.Module):
     :param target_entropy_per_dim: the entropy floor ``H0 / D`` the bounded policy should keep.
     :param log_std_max: the activation's upper log-std bound (sets the feasibility cap).
     :param initial_delta: starting value, nats per dimension.
-    :param learnable: ``False`` keeps ``delta`` constant (``loss`` then has no gradient).
+    :param learnable: ``True`` makes ``delta`` an ``nn.Parameter`` to learn; ``False`` keeps it constant (a buffer,
+        in no optimiser and no ``parameters()``; ``loss`` then has no gradient).
     :raises ValueError: naming the argument, for a bad ``action_dim``, an infeasible or non-finite target (see
         :func:`check_target_entropy_per_dim`) or ``initial_delta`` outside ``[0, max_delta]``.
     """
@@ -104,11 +105,16 @@ class EntropyDelta(nn.Module):
         initial_delta = _finite_real(initial_delta, "initial_delta")
         if not 0.0 <= initial_delta <= self.max_delta:
             raise ValueError(f"initial_delta must lie in [0, {self.max_delta:.4f}], got {initial_delta}.")
-        self.delta = nn.Parameter(torch.tensor(initial_delta), requires_grad=bool(learnable))
+        # A constant delta is a buffer, not a frozen Parameter: code that differentiates with respect to every
+        # parameter (sb3-contrib's TRPO) would otherwise fail on it. The state-dict key is "delta" either way.
+        if learnable:
+            self.delta = nn.Parameter(torch.tensor(initial_delta))
+        else:
+            self.register_buffer("delta", torch.tensor(initial_delta))
 
     @property
     def learnable(self) -> bool:
-        return self.delta.requires_grad
+        return isinstance(self.delta, nn.Parameter)
 
     @property
     def target_entropy(self) -> float:

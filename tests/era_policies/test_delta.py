@@ -131,3 +131,15 @@ def test_there_is_one_half_log_2pi_e():
     assert delta_module.HALF_LOG_2PI_E == pytest.approx(0.5 * math.log(2 * math.pi * math.e), abs=1e-15)
     assert distributions.HALF_LOG_2PI_E is delta_module.HALF_LOG_2PI_E
     assert not hasattr(distributions, "_HALF_LOG_2PI_E")
+
+
+def test_constant_delta_is_a_buffer_and_state_dicts_move_between_both_kinds():
+    learned = EntropyDelta(action_dim=3, target_entropy_per_dim=-1.0, initial_delta=0.2)
+    constant = EntropyDelta(action_dim=3, target_entropy_per_dim=-1.0, learnable=False)
+    assert [name for name, _ in learned.named_parameters()] == ["delta"]
+    assert list(constant.parameters()) == [] and "delta" in dict(constant.named_buffers())
+    assert not constant.delta.requires_grad and not constant.learnable and learned.learnable
+    constant.load_state_dict(learned.state_dict())
+    assert float(constant.delta) == pytest.approx(0.2)
+    learned.load_state_dict(EntropyDelta(3, -1.0, initial_delta=0.1, learnable=False).state_dict())
+    assert float(learned.delta.detach()) == pytest.approx(0.1)

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import integrate, stats
-from torch.autograd import gradcheck
+from torch.autograd import gradcheck, gradgradcheck
 from torch.distributions import kl_divergence
 
 from era_policies import TruncatedNormal, era_action_distribution
@@ -248,9 +248,13 @@ def test_kl_gradcheck():
     scale_p = torch.tensor([0.5, 0.1, 0.4], dtype=torch.float64, requires_grad=True)
     loc_q = torch.tensor([-0.2, 0.5, 0.0], dtype=torch.float64, requires_grad=True)
     scale_q = torch.tensor([0.7, 1.5, 0.2], dtype=torch.float64, requires_grad=True)
-    assert gradcheck(
-        lambda a, b, c, d: kl_divergence(TruncatedNormal(a, b), TruncatedNormal(c, d)), (loc_p, scale_p, loc_q, scale_q)
-    )
+
+    def kl(a, b, c, d):
+        return kl_divergence(TruncatedNormal(a, b), TruncatedNormal(c, d))
+
+    assert gradcheck(kl, (loc_p, scale_p, loc_q, scale_q))
+    # TRPO takes Hessian-vector products of the KL: it must be twice differentiable.
+    assert gradgradcheck(kl, (loc_p, scale_p, loc_q, scale_q))
 
 
 def test_kl_between_different_intervals_is_not_implemented():
