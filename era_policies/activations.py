@@ -1,4 +1,4 @@
-"""ERA activations for continuous actions (reference notes §2 and §6).
+"""ERA activations for continuous actions (docs/era-method.md §2 and §6).
 
 A policy network outputs raw standard-deviation logits ``s`` of shape ``(..., D)``. The activation maps them to
 log standard deviations whose diagonal-Gaussian differential entropy equals a target ``H0'`` exactly (where the lower
@@ -9,7 +9,7 @@ clamp does not bind; the clamp can only raise it)::
 
 The softmax lets the network decide which dimensions stay random; ``sum_i softmax(s)_i = 1`` fixes the budget.
 Batch-level ERA replaces the per-state normaliser ``logsumexp_i s_i`` by a batch-wide one, so only the batch *mean*
-entropy is pinned (our formulation of the paper's batch-level variant; see the notes).
+entropy is pinned (our formulation of the paper's batch-level variant; see docs/era-method.md §6).
 """
 
 from __future__ import annotations

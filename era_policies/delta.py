@@ -1,4 +1,4 @@
-"""Entropy compensation ``delta`` for bounded ERA policies, and ERA's feasibility check (method notes §2 and §4).
+"""Entropy compensation ``delta`` for bounded ERA policies, and ERA's feasibility check (docs/era-method.md §2, §4).
 
 ERA guarantees the *Gaussian* entropy of the activated standard deviation. Truncating (or squashing) that Gaussian
 to the action box removes some entropy, so the bounded policy can sit below the target. ERA therefore activates with

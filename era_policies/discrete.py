@@ -1,4 +1,4 @@
-"""Softmax ERA for discrete distributions (reference notes §8).
+"""Softmax ERA for discrete distributions (docs/era-method.md §8).
 
 For logits ``z`` over ``n`` classes with ``p = softmax(z)``, ``k = log(tau) / tau`` and ``C = exp(H0 - 1)``::
 

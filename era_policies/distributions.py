@@ -2,7 +2,7 @@
 
 ERA's released code samples actions from a normal truncated to ``(-1, 1)`` whose location is ``tanh(mean)`` and
 whose scale is the ERA-activated standard deviation. Samples are *not* squashed: only the location goes through
-``tanh``. This module holds that distribution (method notes §3), the one helper that builds it from a policy
+``tanh``. This module holds that distribution (docs/era-method.md §3), the one helper that builds it from a policy
 network's outputs (shared by the SB3 policies and the single-file agents) and ``KL(TruncatedNormal || TruncatedNormal)``
 for TRPO-style algorithms.
 

@@ -80,7 +80,7 @@ def test_delta_update_and_batch_statistics_read_nothing_back():
     assert reads.count == 0
     # The recorder does see host reads, so the zero above means something.
     with _HostReads() as reads:
-        float(era_delta.delta)
+        float(era_delta.delta.detach())
     assert reads.count == 1
 
 
