@@ -1,7 +1,7 @@
 """PPO-ERA: PPO whose state-independent log-std is replaced by ERA's state-dependent, entropy-floored std.
 
 Single-file, CleanRL-style (``ppo_continuous_action.py``): options, network, losses and training loop are all below;
-shared bookkeeping (run directory, logs, checkpoints, evaluation) comes from ``era_utils``. Reference notes §7:
+shared bookkeeping (run directory, logs, checkpoints, evaluation) comes from ``era_utils``. docs/era-method.md §7:
 
 * pi(.|s)  truncated normal on [-1, 1]^D with loc = tanh(mean(s)) and log std = era_log_std(std_logits(s)), so every
            state keeps Gaussian entropy >= D * (target_entropy_per_dim + delta); actions are rescaled to the Box bounds
@@ -110,19 +110,19 @@ class Args(ExperimentArgs):
     compile: bool = False
     """torch.compile the minibatch loss (forward and backward); the first iteration pays the compilation"""
 
-    # ERA (reference notes §2-§4, §7)
+    # ERA (docs/era-method.md §2-§4, §7)
     era: bool = True
     """ERA policy; --no-era runs plain PPO (state-independent log-std, actions clipped) on the same loop"""
     target_entropy_per_dim: float = -0.3
-    """entropy floor per action dimension H0/D, in nats (reference notes §7)"""
+    """entropy floor per action dimension H0/D, in nats (docs/era-method.md §7)"""
     log_std_min: float = -8.0
     """lower clamp of the ERA log standard deviation"""
     log_std_max: float = 0.0
     """upper bound of the ERA log standard deviation"""
     entropy_level: Literal["state", "batch"] = "state"
-    """enforce the floor for every state, or for the minibatch mean (batch-level ERA, reference notes §6)"""
+    """enforce the floor for every state, or for the minibatch mean (batch-level ERA, docs/era-method.md §6)"""
     delta: float | Literal["auto"] = 0.0
-    """entropy compensation for the truncation, nats per dimension, or `auto` to learn it (reference notes §4)"""
+    """entropy compensation for the truncation, nats per dimension, or `auto` to learn it (docs/era-method.md §4)"""
     delta_lr: float = 3e-4
     """Adam learning rate of delta (with --delta auto)"""
     batch_momentum: float = 0.01
@@ -407,7 +407,7 @@ def main(args: Args) -> None:
         loss.backward()
         nn.utils.clip_grad_norm_(params, args.max_grad_norm)
         optimizer.step()
-        if delta_optimizer is not None:  # delta grows while the bounded policy's entropy is below H0 (notes §4)
+        if delta_optimizer is not None:  # delta grows while the bounded entropy is below H0 (method §4)
             stats["losses/delta_loss"] = agent.era_delta.update(entropy, delta_optimizer)
         return stats
 
