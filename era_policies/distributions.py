@@ -16,13 +16,13 @@ is ever subtracted. Three regimes, chosen per element with ``torch.where``:
   ``mean ~ bound + scale^2 / |bound - loc|``;
 * an interval narrow against the scale (``width / scale < 3e-2``): series around the nearer bound (the uniform limit).
 
-The last two are evaluated in float64 and cast back. Tested against 80-digit references for ``|loc| <= 1e6`` and
-``1e-6 <= scale <= 1e8`` on ``(-1, 1)``, float32 and float64 (float32 results to float32 rounding: where the spread is
-below the float32 spacing near a bound, samples are the nearest representable values). On CPU, a batch whose
-locations all lie strictly inside the interval, with widths of at least a tenth of a scale, takes a shortcut (one
-host read of a comparison); on CUDA and under ``torch.compile`` all regimes are always evaluated and nothing is read
-back (CUDA-graph safe). float16/bfloat16 are rejected with a ``ValueError``: half precision cannot represent the
-tails; cast ``loc`` and ``scale`` with ``.float()``.
+The last two are evaluated in float64 and cast back. Tested against 80-digit references for ``|loc| <= 1e6`` and ``1e-6
+<= scale <= 1e8`` on ``(-1, 1)``, float32 and float64 (float32 results to float32 rounding: where the spread is below
+the float32 spacing near a bound, samples are the nearest representable values). On CPU, a batch whose locations all lie
+in the closed interval (a bound included), with widths of at least a tenth of a scale, takes a shortcut (one host read
+of a comparison); on CUDA and under ``torch.compile`` all regimes are always evaluated and nothing is read back
+(CUDA-graph safe). float16/bfloat16 are rejected with a ``ValueError``: half precision cannot represent the tails; cast
+``loc`` and ``scale`` with ``.float()``.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def _mills(x: Tensor) -> Tensor:
 
 
 def _icdf_inside(alpha: Tensor, beta: Tensor, erf_a: Tensor, erf_b: Tensor, u: Tensor, middle: bool) -> Tensor:
-    """Standardised quantile for ``alpha < 0 < beta``, given ``erf_a = erf(alpha/sqrt2)``, ``erf_b = erf(beta/sqrt2)``.
+    """Standardised quantile for ``alpha <= 0 <= beta``, given ``erf_a``, ``erf_b`` = ``erf(alpha|beta / sqrt2)``.
 
     ``ndtri`` of the probability between the nearer bound and the quantile, which stays below 1/2 and so is
     representable to full relative precision. Near 1/2 that resolves quantiles only to about one ulp, too coarse for
@@ -276,12 +276,13 @@ class TruncatedNormal(Distribution):
         self._alpha = (self.low - self.loc) / self.scale
         self._beta = (self.high - self.loc) / self.scale
         self._standard_cache: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
-        # The shortcut for the common case (every location inside, the interval at least a tenth of a scale wide, so
-        # ndtri resolves its quantiles) needs a host read of a comparison: only on CPU, and not while compiling.
+        # The shortcut for the common case (every location in the closed interval, which includes ERA's tanh(mean) once
+        # it saturates to a bound in float32, and the interval at least a tenth of a scale wide, so ndtri resolves its
+        # quantiles) needs a host read of a comparison: only on CPU, and not while compiling.
         self._inside_only = (
             not self.loc.is_cuda
             and not torch.compiler.is_compiling()
-            and bool(((self._alpha < 0) & (self._beta > 0) & (self._beta - self._alpha > 0.1)).all())
+            and bool(((self._alpha <= 0) & (self._beta >= 0) & (self._beta - self._alpha > 0.1)).all())
         )
         if self._inside_only:
             self._erf_a, self._erf_b = torch.erf(self._alpha / _SQRT_2), torch.erf(self._beta / _SQRT_2)

@@ -195,9 +195,11 @@ def test_cuda_matches_cpu(dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_inside_only_path_agrees_with_the_general_path(dtype):
-    """A batch whose locations all lie inside takes the CPU shortcut; one location outside forces the general path."""
-    loc = torch.linspace(-0.999, 0.999, 41, dtype=dtype).repeat(6)
-    scale = torch.logspace(-4, 1, 6, dtype=dtype).repeat_interleave(41)  # widths >= 0.2 scales: the shortcut
+    """A batch whose locations all lie in the closed interval takes the CPU shortcut, locations exactly on a bound
+    included (ERA's tanh(mean) saturates to +-1 in float32); one location outside forces the general path."""
+    on_bounds = torch.tensor([-1.0, 1.0], dtype=dtype)
+    loc = torch.cat([torch.linspace(-0.999, 0.999, 41, dtype=dtype), on_bounds]).repeat(6)
+    scale = torch.logspace(-4, 1, 6, dtype=dtype).repeat_interleave(43)  # widths >= 0.2 scales: the shortcut
     u = torch.rand(loc.shape, dtype=dtype)
     inside = TruncatedNormal(loc, scale)
     general = TruncatedNormal(torch.cat([loc, torch.tensor([3.0], dtype=dtype)]), torch.cat([scale, scale[:1]]))
