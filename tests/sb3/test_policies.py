@@ -106,45 +106,50 @@ def test_constant_delta_raises_the_floor_by_delta_per_dimension():
 
 
 # ----------------------------------------------------------------------------------------------------- learning
-def _random_return(env: BoxActionEnv) -> float:
-    """Expected return of uniform random actions on the midpoint task."""
-    return -env.episode_length * float(np.sum((env.action_space.high - env.action_space.low) ** 2) / 12.0)
+# Away from the box's midpoint, where a fresh policy's deterministic action already sits.
+OFF_CENTRE_TARGET = [0.6, 0.4, -1.2]
 
 
 @pytest.mark.parametrize(("algo", "policy"), OFF_POLICY, ids=ids)
 def test_off_policy_algorithms_learn_the_box_task(algo, policy):
-    env = three_dim_env()
-    model = algo(
-        policy,
-        env,
-        ent_coef=0.0,
-        learning_rate=3e-3,
-        learning_starts=200,
-        seed=0,
-        device="cpu",
-        policy_kwargs=small_net(),
-    )
-    model.learn(1500)
-    mean_return, _ = evaluate_policy(model, env, n_eval_episodes=5)
-    # Random actions score about -30; the best policy 0.
-    random_return = _random_return(env.unwrapped)
-    assert mean_return > 0.1 * random_return, f"return {mean_return:.2f} (random: {random_return:.2f})"
+    env = three_dim_env(target=OFF_CENTRE_TARGET)
+    model = algo(policy, env, ent_coef=0.0, learning_rate=3e-3, learning_starts=200, seed=0, device="cpu",
+                 policy_kwargs=small_net())  # fmt: skip
+    before, _ = evaluate_policy(model, env, n_eval_episodes=8)
+    model.learn(1000)
+    after, _ = evaluate_policy(model, env, n_eval_episodes=8)
+    # Acting at the midpoint scores -36; the target itself 0.
+    assert after > -5.0 and after > before + 20.0, f"return {before:.2f} -> {after:.2f}"
 
 
-@pytest.mark.parametrize(("algo", "policy"), ON_POLICY, ids=ids)
-def test_on_policy_algorithms_learn_the_box_task(algo, policy):
-    env = make_vec_env(lambda: three_dim_env(), n_envs=4, seed=0)
-    kwargs = {"n_steps": 128} if algo is not A2C else {"n_steps": 16, "learning_rate": 3e-3}
+@pytest.mark.parametrize(
+    ("algo", "policy", "kwargs"),
+    [
+        (PPO, ERAActorCriticPolicy, {"n_steps": 128, "learning_rate": 1e-3}),
+        (A2C, ERAActorCriticPolicy, {"n_steps": 16, "learning_rate": 3e-3}),
+        (TRPO, ERAActorCriticPolicy, {"n_steps": 256}),
+    ],
+    ids=["PPO", "A2C", "TRPO"],
+)
+def test_on_policy_algorithms_learn_the_box_task(algo, policy, kwargs):
+    env = make_vec_env(lambda: three_dim_env(target=OFF_CENTRE_TARGET), n_envs=4, seed=0)
     model = algo(policy, env, seed=0, device="cpu", policy_kwargs=small_net(), **kwargs)
     before, _ = evaluate_policy(model, env, n_eval_episodes=8)
     model.learn(6000)
     after, _ = evaluate_policy(model, env, n_eval_episodes=8)
-    assert after > before + 3.0 and after > 0.5 * _random_return(BoxActionEnv([-1.0, 0.0, -2.0], [1.0, 0.5, 2.0])), (
-        f"return {before:.2f} -> {after:.2f}"
-    )
+    # A fresh policy acts at the box's midpoint (-36); 6000 steps close a good part of the gap (PPO: to about -17).
+    assert after > before + 8.0, f"return {before:.2f} -> {after:.2f}"
 
 
-@pytest.mark.parametrize(("algo", "policy"), OFF_POLICY, ids=ids)
+@pytest.mark.parametrize(
+    ("algo", "policy"),
+    [
+        (SAC, ERASACPolicy),
+        pytest.param(TQC, ERATQCPolicy, marks=pytest.mark.slow),
+        pytest.param(CrossQ, ERACrossQPolicy, marks=pytest.mark.slow),
+    ],
+    ids=ids,
+)
 def test_off_policy_algorithms_learn_pendulum(algo, policy, pendulum):
     model = algo(
         policy,
@@ -428,16 +433,19 @@ def test_sac_layer_norm_policy_round_trip_and_critic(tmp_path, pendulum):
     assert not isinstance(SAC(ERASACPolicy, pendulum, ent_coef=0.0).policy.critic, LayerNormContinuousCritic)
 
 
-def test_rl_zoo_dotted_policy_path():
-    """RL Zoo imports a dotted ``policy:`` with importlib and evaluates the ``policy_kwargs`` string."""
-    module_name, class_name = "era_policies.sb3.ERASACPolicy".rsplit(".", 1)
-    policy_class = getattr(importlib.import_module(module_name), class_name)
-    policy_kwargs = eval("dict(target_entropy_per_dim=-0.5, delta='auto', net_arch=[32, 32])")
-    model = SAC(
-        policy_class, three_dim_env(), ent_coef=0.0, learning_starts=10, batch_size=16, policy_kwargs=policy_kwargs
-    )
-    model.learn(30, callback=ERACallback())
-    assert model.policy.era_options["delta"] == "auto"
+def _class_by_name(name: str) -> type:
+    """What RL Zoo's ``get_class_by_name`` does with a dotted ``policy:`` or ``callback:`` entry."""
+    module_name, class_name = name.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def test_rl_zoo_dotted_policy_and_callback_paths():
+    """RL Zoo imports the dotted names and evaluates the ``policy_kwargs`` string of a hyperparameter file."""
+    policy_kwargs = eval("dict(target_entropy_per_dim=0.6, delta='auto', net_arch=[32, 32])")
+    model = SAC(_class_by_name("era_policies.sb3.ERASACPolicy"), three_dim_env(), ent_coef=0.0, learning_starts=10,
+                batch_size=16, policy_kwargs=policy_kwargs)  # fmt: skip
+    model.learn(30, callback=[_class_by_name("era_policies.sb3.ERACallback")()])
+    assert model.policy.era_options["delta"] == "auto" and model.policy.era_delta.delta.item() > 0
 
 
 # ------------------------------------------------------------------------------------------ warnings and errors
