@@ -134,6 +134,11 @@ class LocalBackend:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield futures[future], future.result()
+        except BaseException:
+            # Ctrl-C / SIGTERM arrive here, in the caller's thread: stop the agents before waiting for their threads,
+            # or the shutdown below would wait for every running job to finish on its own.
+            self.stop()
+            raise
         finally:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
