@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from functools import partial
 from numbers import Real
 from typing import Any, ClassVar, Literal
@@ -71,8 +72,6 @@ def warn_in_user_code(message: str, category: type[Warning] = UserWarning) -> No
 
     Only the frames' file names are read (what ``warnings.warn(skip_file_prefixes=...)`` does on Python >= 3.12).
     """
-    import warnings
-
     frame = sys._getframe(1)
     stacklevel = 2  # 1 would be this function's own line
     while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIRS):

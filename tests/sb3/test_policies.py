@@ -339,7 +339,7 @@ def test_agent_networks_export_by_state_dict():
     state["era_delta.delta"] = torch.tensor(0.25)
     policy = ERASACPolicy(model.observation_space, model.action_space, lambda _: 3e-4, delta="auto", **small_net())
     policy.actor.load_state_dict(state)
-    assert float(policy.era_delta.delta) == 0.25
+    assert policy.era_delta.delta.item() == 0.25
 
 
 # ------------------------------------------------------------------------------------------- delta and optimisers
