@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from era_utils.run_files import ENTROPY_HEADER, EVALUATIONS_HEADER
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -61,7 +63,6 @@ __all__ = [
 RUN_KEYS = ("group", "task", "algorithm", "seed")
 """Columns that identify one training run."""
 
-EVALUATION_COLUMNS = ("global_step", "mean_return", "std_return", "num_episodes")
 """Columns of an agent's ``evaluations.csv`` (the agents' output contract)."""
 
 AGGREGATE_TASK = "Aggregate"
@@ -303,7 +304,7 @@ def _parse_row(
 
 def check_evaluations(run_dir: Path) -> tuple[pd.DataFrame, list[RowProblem]]:
     """The run's valid evaluation rows and the problems of its ``evaluations.csv`` (see :func:`read_strict_csv`)."""
-    return read_strict_csv(run_dir / "evaluations.csv", EVALUATION_COLUMNS, ("global_step", "num_episodes"))
+    return read_strict_csv(run_dir / "evaluations.csv", EVALUATIONS_HEADER, ("global_step", "num_episodes"))
 
 
 def load_evaluations(run_dir: Path) -> pd.DataFrame:
@@ -447,19 +448,6 @@ def _format_estimate(point: float, lo: float, hi: float) -> str:
 # The entropy floor in real runs (entropy.csv)
 # --------------------------------------------------------------------------------------------------------------------
 
-ENTROPY_COLUMNS = (
-    "global_step",
-    "target_entropy",
-    "activation_target",
-    "gaussian_entropy_min",
-    "gaussian_entropy_mean",
-    "bounded_entropy_mean",
-    "delta",
-)
-"""Columns of an agent's ``entropy.csv`` (era_utils.runs.ENTROPY_HEADER): the user's target H0, what the activation
-enforces (H0 + D * delta), the batch's minimum and mean Gaussian entropy, the mean entropy of the bounded policy, delta.
-Cells are empty where a quantity does not apply (the floor and delta of a ``--no-era`` run)."""
-
 FLOOR_TOLERANCE = 1e-3
 """Nats by which a batch's minimum Gaussian entropy may fall short of the activation target and still count as held
 (float32 rounding of a sum over action dimensions)."""
@@ -468,7 +456,7 @@ FLOOR_TOLERANCE = 1e-3
 def check_entropy(run_dir: Path) -> tuple[pd.DataFrame, list[RowProblem]]:
     """The run's valid ``entropy.csv`` rows and the problems of that file (see :func:`read_strict_csv`)."""
     return read_strict_csv(
-        run_dir / "entropy.csv", ENTROPY_COLUMNS, require_rows=False, optional_columns=ENTROPY_COLUMNS[1:]
+        run_dir / "entropy.csv", ENTROPY_HEADER, require_rows=False, optional_columns=ENTROPY_HEADER[1:]
     )
 
 

@@ -41,6 +41,7 @@ from era_utils.checkpoints import (
     save_run_checkpoint,
 )
 from era_utils.dependencies import AGENTS_INSTALL, require
+from era_utils.run_files import ENTROPY_HEADER, EPISODES_HEADER, EVALUATIONS_HEADER
 
 tyro = require("tyro", AGENTS_INSTALL, "era_utils.runs (the agents' command lines)")
 require("tensorboard", AGENTS_INSTALL, "era_utils.runs (the agents' TensorBoard logs)")
@@ -68,24 +69,6 @@ __all__ = [
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
-
-EPISODES_HEADER = ("global_step", "episodic_return", "episodic_length")
-"""Columns of ``episodes.csv``: one row per finished training episode."""
-EVALUATIONS_HEADER = ("global_step", "mean_return", "std_return", "num_episodes")
-"""Columns of ``evaluations.csv``: one row per deterministic evaluation."""
-ENTROPY_HEADER = (
-    "global_step",
-    "target_entropy",
-    "activation_target",
-    "gaussian_entropy_min",
-    "gaussian_entropy_mean",
-    "bounded_entropy_mean",
-    "delta",
-)
-"""Columns of ``entropy.csv``: the entropy floor and the entropy each logged batch realised (nats, summed over the
-action dimensions): ``target_entropy`` H0 = D * target_entropy_per_dim, ``activation_target`` what the activation
-enforces (H0 + D * delta), the minimum and mean Gaussian entropy over the batch's states, the mean entropy of the
-bounded (truncated / squashed) action distribution, and delta. Empty cells where a quantity does not apply."""
 
 _LOGS = {"episodes.csv": EPISODES_HEADER, "evaluations.csv": EVALUATIONS_HEADER, "entropy.csv": ENTROPY_HEADER}
 

@@ -23,16 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-EVALUATIONS_HEADER = ["global_step", "mean_return", "std_return", "num_episodes"]
-ENTROPY_HEADER = [
-    "global_step",
-    "target_entropy",
-    "activation_target",
-    "gaussian_entropy_min",
-    "gaussian_entropy_mean",
-    "bounded_entropy_mean",
-    "delta",
-]
+from era_utils.run_files import ENTROPY_HEADER, EVALUATIONS_HEADER
 
 
 def write_entropy(path: Path, steps: list[int], era: bool) -> None:

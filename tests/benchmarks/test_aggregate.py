@@ -365,7 +365,7 @@ def test_entropy_floor_is_not_applicable_without_era():
 
 
 def test_entropy_csv_empty_cells_are_read_as_not_applicable(tmp_path):
-    header = ",".join(aggregate.ENTROPY_COLUMNS) + "\n"
+    header = ",".join(aggregate.ENTROPY_HEADER) + "\n"
     (tmp_path / "entropy.csv").write_text(header + "1000,,,-1.5,-1.0,-1.2,\n")
     frame, problems = aggregate.check_entropy(tmp_path)
     assert problems == [] and np.isnan(frame["delta"].iloc[0]) and frame["bounded_entropy_mean"].iloc[0] == -1.2
