@@ -41,10 +41,15 @@ def test_an_interrupt_while_waiting_stops_the_running_agents_instead_of_waiting_
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in the main thread, blocked in wait()
 
+    # Python's Ctrl-C handler, also where the test runs in a background job (which starts with SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=interrupt_once_both_started, daemon=True).start()
     start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        list(backend.run(launches))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            list(backend.run(launches))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 30, "the backend waited for the agents to finish on their own"
     for name in "ab":  # each agent got SIGTERM, the signal on which the real agents save a checkpoint
         assert (tmp_path / f"{name}.terminated").read_text() == "terminated"
