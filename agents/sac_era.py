@@ -329,8 +329,9 @@ def build_agent(
     qf_target = Critics(obs_dim, action_dim, args.hidden_dim).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
-    # Fused Adam keeps its step count on the GPU: one kernel per step and safe to capture in a CUDA graph.
-    adam: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}
+    # Fused Adam: one kernel per step, step count on the GPU. Capturing a step() in a CUDA graph also needs
+    # capturable=True (torch refuses the capture otherwise); it slows uncaptured steps, so only with --cudagraphs.
+    adam: dict[str, Any] = {"fused": True, "capturable": args.cudagraphs} if device.type == "cuda" else {}
     delta = getattr(actor, "era_delta", None)
     actor_params = [p for name, p in actor.named_parameters() if not name.startswith("era_delta.")]
     agent = Agent(

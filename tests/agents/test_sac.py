@@ -22,6 +22,7 @@ pytest.importorskip("stable_baselines3", reason='the agents need pip install "er
 from gymnasium import spaces
 
 from era_utils.replay import ReplayBatch
+from tests.conftest import requires_cuda
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "agents"))
 import sac_era
@@ -252,6 +253,28 @@ def test_bad_flags_exit_2_naming_the_flag_and_create_nothing(flags, named, tmp_p
     assert exit_info.value.code == 2
     assert named in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.gpu
+@requires_cuda
+@pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
+def test_cudagraphs_captures_the_whole_update_on_cuda(era):
+    """--cudagraphs: warm-up calls, the capture (every optimiser must be capturable, or torch refuses it), replays that
+    keep training: each replay moves the parameters and returns fresh, finite statistics."""
+    cuda = torch.device("cuda")
+    args = sac_era.Args(hidden_dim=16, batch_size=BATCH, era=era, delta="auto" if era else 0.0, cudagraphs=True)
+    agent = sac_era.build_agent(args, OBS_DIM, ACTION_DIM, cuda)
+    optimizers = [agent.actor_optimizer, agent.q_optimizer, agent.delta_optimizer, agent.alpha_optimizer]
+    assert all(group["capturable"] for opt in optimizers if opt is not None for group in opt.param_groups)
+    update = sac_era.make_update(agent, args)
+    data = ReplayBatch(*(tensor.to(cuda) for tensor in make_batch()))
+    previous_loss, previous_mu = None, agent.actor.mu.weight.detach().clone()
+    for _ in range(6):  # 3 warm-up calls, the capture, 2 replays
+        stats = {name: value.clone() for name, value in update(data).items()}
+        assert all(bool(torch.isfinite(value).all()) for value in stats.values())
+        assert not torch.equal(agent.actor.mu.weight, previous_mu)  # the actor step ran
+        assert previous_loss is None or not torch.equal(stats["losses/qf_loss"], previous_loss)
+        previous_loss, previous_mu = stats["losses/qf_loss"], agent.actor.mu.weight.detach().clone()
 
 
 def test_cudagraphs_without_cuda_is_a_clear_error():
