@@ -551,11 +551,22 @@ class PaperClaim:
     era_score: float
     tasks: str
     budget: str
+    task_prefixes: tuple[str, ...] = ()
+    """Environment-id prefixes of the paper's tasks: a group on other tasks does not test the claim."""
 
 
 PAPER_CLAIMS = (
-    PaperClaim("SAC -> SAC-ERA", "SAC", "SAC-ERA", 0.59, 0.84, "HumanoidBench, 6 tasks", "3M steps"),
-    PaperClaim("PPO -> PPO-ERA", "PPO", "PPO-ERA", 0.57, 0.88, "MuJoCo Gym, 4 tasks", "3M steps"),
+    PaperClaim("SAC -> SAC-ERA", "SAC", "SAC-ERA", 0.59, 0.84, "HumanoidBench, 6 tasks", "3M steps", ("h1",)),
+    PaperClaim(
+        "PPO -> PPO-ERA",
+        "PPO",
+        "PPO-ERA",
+        0.57,
+        0.88,
+        "MuJoCo Gym, 4 tasks",
+        "3M steps",
+        ("Ant-", "HalfCheetah-", "Hopper-", "Walker2d-"),
+    ),
 )
 """The paper's aggregate normalised scores (docs/era-method.md §9)."""
 
@@ -598,8 +609,10 @@ def paper_comparison(
     Our number is the ERA - baseline difference of mean final scores over the group's tasks (normalised when every
     task has a reference, else raw return) with a stratified bootstrap CI; the paper's is its ERA - baseline
     difference. Verdict: ``reproduces`` when the CI lies above 0 (the paper's direction), ``contradicts`` when it
-    lies below 0, ``too small to tell`` when it contains 0. Budgets and tasks are reported beside it: a verdict at a
-    fraction of the paper's budget is about that budget only.
+    lies below 0, ``too small to tell`` when it contains 0; but ``mixed (...)`` when single tasks' CIs lie on both
+    sides of 0 (a mean of raw returns is ruled by the tasks with the largest returns, so it cannot settle that), and a
+    note that the claim is not tested when the group's tasks are not the paper's. Budgets and tasks are reported
+    beside it: a verdict at a fraction of the paper's budget is about that budget only.
 
     :param budgets: environment steps per run of each group.
     """
@@ -617,12 +630,22 @@ def paper_comparison(
                 for name in (claim.era, claim.baseline)
             }
             difference = bootstrap_difference_ci(strata[claim.era], strata[claim.baseline], reps, confidence, seed)
-            if difference.lo > 0:
+            per_task = {
+                task: bootstrap_difference_ci([era], [baseline], reps, confidence, seed)
+                for task, era, baseline in zip(tasks, strata[claim.era], strata[claim.baseline], strict=True)
+            }
+            ahead = [task for task, d in per_task.items() if d.lo > 0]
+            behind = [task for task, d in per_task.items() if d.hi < 0]
+            if ahead and behind:
+                verdict = f"mixed (ERA ahead on {', '.join(ahead)}; behind on {', '.join(behind)})"
+            elif difference.lo > 0:
                 verdict = "reproduces"
             elif difference.hi < 0:
                 verdict = "contradicts"
             else:
                 verdict = "too small to tell"
+            if claim.task_prefixes and not all(task.startswith(claim.task_prefixes) for task in tasks):
+                verdict = f"not tested: other tasks than the paper's ({verdict} here)"
             rows.append(
                 {
                     "group": group,

@@ -400,5 +400,26 @@ def test_paper_comparison_is_too_small_to_tell_when_the_ci_contains_zero():
     assert "**too small to tell**" in table
 
 
+def test_paper_comparison_is_mixed_when_tasks_disagree_whatever_the_raw_return_mean_says():
+    # ERA far ahead on a task with large returns and clearly behind on one with small returns: the raw-return mean
+    # favours ERA, the tasks disagree.
+    runs = _runs(
+        {
+            "HalfCheetah-v5": {"PPO": [0.0, 10.0, 5.0], "PPO-ERA": [2000.0, 2010.0, 1990.0]},
+            "Hopper-v5": {"PPO": [400.0, 410.0, 405.0], "PPO-ERA": [300.0, 310.0, 305.0]},
+        }
+    )
+    [row] = aggregate.paper_comparison(runs, {"g": 1000}, reps=500).to_dict("records")
+    assert row["ours_difference_lo"] > 0
+    assert row["verdict"] == "mixed (ERA ahead on HalfCheetah-v5; behind on Hopper-v5)"
+
+
+def test_paper_comparison_says_a_claim_is_not_tested_on_other_tasks():
+    runs = _runs({"HalfCheetah-v5": {"SAC": [1.0, 1.1, 0.9], "SAC-ERA": [2.0, 2.1, 1.9]}})
+    [row] = aggregate.paper_comparison(runs, {"g": 1000}, reps=500).to_dict("records")
+    assert row["claim"] == "SAC -> SAC-ERA"  # the paper's claim is on HumanoidBench
+    assert row["verdict"] == "not tested: other tasks than the paper's (reproduces here)"
+
+
 def test_paper_comparison_skips_groups_without_a_baseline_and_its_era_variant():
     assert aggregate.paper_comparison(_runs({"Hopper-v5": {"PPO": [1.0]}}), {"g": 1000}).empty
