@@ -417,7 +417,9 @@ def _paper_section(comparison: pd.DataFrame, confidence: float) -> str:
     if len(comparison):
         lines += [
             "Paper: docs/era-method.md §9. Verdict from the CI of our ERA - baseline difference: reproduces (above 0), "
-            "contradicts (below 0), too small to tell (contains 0). Our budgets are fractions of the paper's.",
+            "contradicts (below 0), too small to tell (contains 0); mixed when single tasks' CIs lie on both sides of "
+            "0 (a raw-return mean is ruled by the tasks with the largest returns); not tested when our tasks are not "
+            "the paper's. Our budgets are fractions of the paper's.",
             "",
             aggregate.format_paper_table(comparison, confidence),
         ]
