@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.agents.tensorboard_logs import tensorboard_tags
+
 pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
 
 SCRIPT = Path(__file__).resolve().parents[2] / "agents" / "ppo_era.py"
@@ -35,14 +37,6 @@ def run_ppo(tmp_path: Path, run_name: str, *extra: str, env_id: str = "Pendulum-
     result = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return tmp_path / run_name
-
-
-def tensorboard_tags(run_dir: Path) -> set[str]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    accumulator = EventAccumulator(str(run_dir))
-    accumulator.Reload()
-    return set(accumulator.Tags()["scalars"])
 
 
 @pytest.mark.parametrize("extra", [(), ("--delta", "auto"), ("--no-era",)], ids=["era", "era-delta-auto", "no-era"])

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.agents.tensorboard_logs import tensorboard_tags
+
 pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
 
 AGENTS = Path(__file__).resolve().parents[2] / "agents"
@@ -34,14 +36,6 @@ def run_agent(script: str, tmp_path: Path, *extra: str, run_name: str = "run", e
     result = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return tmp_path / run_name
-
-
-def tensorboard_tags(run_dir: Path) -> set[str]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    accumulator = EventAccumulator(str(run_dir))
-    accumulator.Reload()
-    return set(accumulator.Tags()["scalars"])
 
 
 @pytest.mark.parametrize("script", ["sac_era.py", "sac_era_batch.py"])
