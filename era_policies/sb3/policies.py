@@ -318,6 +318,19 @@ class _ERAPolicyMixin:
     delta_learned_by_callback: bool = False
     _warned_delta_not_learned: bool = False
 
+    def _set_era_options(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        kwargs: dict[str, Any],
+        batch_momentum: float,
+        **checked: Any,
+    ) -> None:
+        """Check the ERA options (before SB3 builds any network) and keep them: the parent constructor's
+        ``make_actor`` / ``_build`` read them, and saving writes them back as keyword arguments."""
+        check_era_options(type(self).__name__, observation_space, action_space, kwargs, **checked)
+        self.era_options = dict(checked, batch_momentum=batch_momentum)
+
     def set_training_mode(self, mode: bool) -> None:
         # SB3's train() calls this first: the one place a policy learns it is being trained.
         if mode and self.era_delta.learnable and not self.delta_learned_by_callback:
@@ -359,26 +372,16 @@ class _ERAOffPolicyMixin(_ERAPolicyMixin):
         action_distribution: ActionDistribution = "truncated_normal",
         **kwargs: Any,
     ) -> None:
-        check_era_options(
-            type(self).__name__,
+        self._set_era_options(
             observation_space,
             action_space,
             kwargs,
-            target_entropy_per_dim,
-            log_std_min,
-            log_std_max,
-            entropy_level,
-            delta,
-            action_distribution,
-        )
-        # Read by make_actor, which the parent constructor calls.
-        self.era_options = dict(
+            batch_momentum,
             target_entropy_per_dim=target_entropy_per_dim,
             log_std_min=log_std_min,
             log_std_max=log_std_max,
             entropy_level=entropy_level,
             delta=delta,
-            batch_momentum=batch_momentum,
             action_distribution=action_distribution,
         )
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)  # type: ignore[call-arg]
@@ -496,25 +499,16 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
         batch_momentum: float = 0.01,
         **kwargs: Any,
     ) -> None:
-        check_era_options(
-            type(self).__name__,
+        self._set_era_options(
             observation_space,
             action_space,
             kwargs,
-            target_entropy_per_dim,
-            log_std_min,
-            log_std_max,
-            entropy_level,
-            delta,
-        )
-        # Read by _build, which the parent constructor calls.
-        self.era_options = dict(
+            batch_momentum,
             target_entropy_per_dim=target_entropy_per_dim,
             log_std_min=log_std_min,
             log_std_max=log_std_max,
             entropy_level=entropy_level,
             delta=delta,
-            batch_momentum=batch_momentum,
         )
         kwargs.pop("squash_output", None)
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
