@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,8 @@ from benchmarks.suites import PYTHON_PLACEHOLDER, SUITES, Job, Suite
 
 DONE_FILE = "DONE"
 SET_ASIDE_FILE = "SET_ASIDE"
+NOT_RECORDED = "not recorded"
+"""The commit of a run made before the runner recorded one."""
 CHECKPOINT_FILE = "checkpoint.pt"
 """The checkpoint an agent writes into its run directory (era_utils' ``Run.save_checkpoint``)."""
 
@@ -206,6 +209,17 @@ def is_complete(job: Job) -> bool:
     return inspect_job(job).status == "done"
 
 
+def _run_commits(markers: Sequence[dict[str, object]]) -> str:
+    """The commits the completed runs were made at, with how many runs each (a resumed run counts at each of its)."""
+    counts = Counter(commit for marker in markers for commit in marker.get("commits", [NOT_RECORDED]))
+    if not counts:
+        return "none complete"
+    return ", ".join(
+        f"{commit if commit == NOT_RECORDED else f'`{commit}`'} ({_count(count, 'run')})"
+        for commit, count in sorted(counts.items())
+    )
+
+
 def read_done_marker(job_dir: Path) -> dict[str, object]:
     """The JSON content of a job's ``DONE`` marker (wall time, finish time, hardware)."""
     return json.loads((job_dir / DONE_FILE).read_text())
@@ -259,12 +273,15 @@ class ResumeSupport:
 class Runner:
     """Turns jobs into launches (resume or fresh start, runs set aside first) and judges how they ended."""
 
-    def __init__(self, python: str, env: dict[str, str], timeout_s: float | None, threads: int, hardware: str) -> None:
+    def __init__(
+        self, python: str, env: dict[str, str], timeout_s: float | None, threads: int, hardware: str, commit: str
+    ) -> None:
         self.python = python
         self.env = env
         self.timeout_s = timeout_s
         self.threads = threads
         self.hardware = hardware
+        self.commit = commit
         self.supports_resume = ResumeSupport(python)
 
     def prepare(self, job: Job, console: Console) -> Launch | None:
@@ -276,7 +293,7 @@ class Runner:
             target = set_aside(job.job_dir, state.reason)
             console.print(f"[yellow]set aside[/] {job.group.name}/{job.run_name} -> {target.name}: {state.reason}")
         attempts = list(read_job_metadata(job.job_dir).get("attempts", [])) if state.resume else []
-        attempts.append({"kind": "resume" if state.resume else "fresh", "started_at": _now()})
+        attempts.append({"kind": "resume" if state.resume else "fresh", "started_at": _now(), "commit": self.commit})
         command = job.resume_command(self.python) if state.resume else job.command(self.python)
         metadata = {
             "group": job.group.name,
@@ -305,6 +322,8 @@ class Runner:
                 "attempts": len(attempts),
                 "finished_at": _now(),
                 "hardware": self.hardware,
+                # A resumed run may span commits: every attempt's is kept.
+                "commits": sorted({str(attempt.get("commit", NOT_RECORDED)) for attempt in attempts}),
             }
             (job.job_dir / DONE_FILE).write_text(json.dumps(marker, indent=2))
         return JobResult(job, outcome.wall_time_s, problem)
@@ -497,7 +516,7 @@ def summary_markdown(
         suite.description,
         "",
         f"- **Command:** `{command}`",
-        f"- **Git commit:** `{git_commit()}`",
+        f"- **Git commit:** `{git_commit()}` (this summary); the runs: {_run_commits(markers)}",
         f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC"
         + (f" (runs finished {finished[0]} to {finished[-1]})" if finished else ""),
         f"- **Hardware:** {'; '.join(hardware)}",
@@ -608,7 +627,9 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
         pending = [job for job in jobs if not is_complete(job)]
         console.print(f"Suite {suite.name}: {len(jobs) - len(pending)} of {len(jobs)} jobs already done.")
         threads = args.threads_per_job or max(1, (os.cpu_count() or 1) // args.jobs)
-        runner = Runner(args.python, job_environment(threads), args.job_timeout_s, threads, hardware_description())
+        runner = Runner(
+            args.python, job_environment(threads), args.job_timeout_s, threads, hardware_description(), git_commit()
+        )
         start = time.monotonic()
         results = run_jobs(pending, runner, make_backend(args), console)
         wall_time_s = time.monotonic() - start

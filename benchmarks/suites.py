@@ -269,13 +269,20 @@ Total 72 min, leaving 18 min (20%) for machine load and tail effects (42 jobs, 2
 need 80 min (11% margin), too tight for a shared machine.
 """
 
+
+def _ppo_era_variant(label: str, *flags: str) -> Algorithm:
+    return Algorithm(f"PPO-ERA ({label})", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", *flags))
+
+
 ABLATION = Suite(
     name="ablation",
     description=(
         "PPO-ERA design ablation on Hopper-v5 (docs/era-method.md §7: the target per dimension fixes PPO-ERA's "
-        "exploration from the first update): targets -0.5 / -0.3 / 0 nats per dimension, learned delta, PPO's entropy "
-        "bonus 0.01 kept, and plain PPO as the reference; 3 seeds at the cpu suite's PPO budget; about 25 minutes on 2 "
-        "CPU cores (`--jobs 2`)."
+        "exploration from the first update): targets -0.5 / -0.3 / 0 / 0.5 / 1 nats per dimension (Gaussian std "
+        "0.15 / 0.18 / 0.24 / 0.40 / 0.66 at equal stds; PPO starts at 1), learned delta, PPO's entropy bonus 0.01 "
+        "kept, a state-independent std head, and plain PPO as the reference, 3 seeds at the cpu suite's PPO budget; "
+        "and SAC-ERA with and without a learned delta (issue 13.4) at the cpu suite's SAC setting on HalfCheetah-v5; "
+        "about 60 minutes on 2 CPU cores (`--jobs 2`)."
     ),
     groups=(
         Group(
@@ -283,15 +290,13 @@ ABLATION = Suite(
             algorithms=(
                 PPO,
                 PPO_ERA,
-                Algorithm(
-                    "PPO-ERA (target -0.5)",
-                    (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--target-entropy-per-dim", "-0.5"),
-                ),
-                Algorithm(
-                    "PPO-ERA (target 0)", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--target-entropy-per-dim", "0.0")
-                ),
-                Algorithm("PPO-ERA (delta auto)", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--delta", "auto")),
-                Algorithm("PPO-ERA (ent-coef 0.01)", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--ent-coef", "0.01")),
+                _ppo_era_variant("target -0.5", "--target-entropy-per-dim", "-0.5"),
+                _ppo_era_variant("target 0", "--target-entropy-per-dim", "0.0"),
+                _ppo_era_variant("delta auto", "--delta", "auto"),
+                _ppo_era_variant("ent-coef 0.01", "--ent-coef", "0.01"),
+                _ppo_era_variant("target 0.5", "--target-entropy-per-dim", "0.5"),
+                _ppo_era_variant("target 1", "--target-entropy-per-dim", "1.0"),
+                _ppo_era_variant("state-independent std", "--no-state-dependent-std"),
             ),
             tasks=("Hopper-v5",),
             seeds=(0, 1, 2),
@@ -299,11 +304,25 @@ ABLATION = Suite(
             eval_every=CPU_PPO_TOTAL_TIMESTEPS // 10,
             eval_episodes=5,
         ),
+        Group(
+            name="sac-era-delta-halfcheetah",
+            algorithms=(
+                CPU_SAC_ERA,
+                Algorithm("SAC-ERA (delta auto)", (*CPU_SAC_ERA.command, "--delta", "auto")),
+            ),
+            tasks=("HalfCheetah-v5",),
+            seeds=(0, 1, 2),
+            total_timesteps=CPU_SAC_TOTAL_TIMESTEPS,
+            eval_every=CPU_SAC_TOTAL_TIMESTEPS // 10,
+            eval_episodes=5,
+        ),
     ),
 )
-"""Sizing: 6 algorithms x 3 seeds = 18 runs x 100k steps / 700 steps/s = 2,570 core-s = 21 min on 2 cores (the cpu
-suite's PPO speeds). The PPO and PPO-ERA rows repeat the cpu suite's Hopper-v5 runs (same seeds, same code): the
-agents are seeded, so they reproduce them, and keep this suite self-contained."""
+"""Sizing, from the cpu suite's measured speeds on 2 cores: 9 PPO algorithms x 3 seeds = 27 runs x 100k steps / 700
+steps/s = 3,860 core-s; 2 SAC algorithms x 3 seeds = 6 runs x 580 s = 3,480 core-s; 7,340 core-s = 61 min on 2 cores
+(the first 18 PPO runs were made in an earlier invocation: 21.5 min). The PPO, PPO-ERA and SAC-ERA rows repeat the cpu
+suite's runs (same seeds, same code): the agents are seeded, so they reproduce them, and keep this suite
+self-contained."""
 
 GPU_SAC_TOTAL_TIMESTEPS = 100_000
 GPU_PPO_TOTAL_TIMESTEPS = 300_000

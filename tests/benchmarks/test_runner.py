@@ -134,6 +134,29 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, calls, monkeyp
     assert json.loads((job.job_dir / "DONE").read_text())["attempts"] == 2
 
 
+def test_the_summary_names_the_commit_of_every_run_also_across_a_resume(tmp_path, calls, monkeypatch):
+    suite = _fake_suite(seeds=(0,))
+    monkeypatch.setenv("FAKE_AGENT_STOP", "fake__toy-v0__s0:500")
+    monkeypatch.setattr(learning, "git_commit", lambda: "aaaaaaa")
+    assert _run(tmp_path, suite)[0] == 1  # Fake-ERA completes at aaaaaaa; Fake stops halfway
+    monkeypatch.setattr(learning, "git_commit", lambda: "bbbbbbb")
+    assert _run(tmp_path, suite)[0] == 0  # Fake resumes and completes at bbbbbbb
+    jobs = _jobs(tmp_path, suite)
+    attempts = json.loads((jobs["fake__toy-v0__s0"].job_dir / "job.json").read_text())["attempts"]
+    assert [attempt["commit"] for attempt in attempts] == ["aaaaaaa", "bbbbbbb"]
+    assert json.loads((jobs["fake__toy-v0__s0"].job_dir / "DONE").read_text())["commits"] == ["aaaaaaa", "bbbbbbb"]
+    assert json.loads((jobs["fake-era__toy-v0__s0"].job_dir / "DONE").read_text())["commits"] == ["aaaaaaa"]
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "- **Git commit:** `bbbbbbb` (this summary); the runs: `aaaaaaa` (2 runs), `bbbbbbb` (1 run)\n" in summary
+
+    # A run finished before the runner recorded commits says so instead of borrowing the summary's.
+    marker = jobs["fake-era__toy-v0__s0"].job_dir / "DONE"
+    marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "commits"}))
+    assert _run(tmp_path, suite)[0] == 0
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "the runs: `aaaaaaa` (1 run), `bbbbbbb` (1 run), not recorded (1 run)\n" in summary
+
+
 def test_a_partial_run_of_an_agent_without_resume_is_set_aside_and_rerun(tmp_path, calls, monkeypatch):
     legacy = Algorithm("Legacy", ("{python}", str(FAKE_AGENT), "--no-era", "--no-resume-support"))
     suite = Suite("toy", "no --resume", (Group("toy", (legacy,), ("Toy-v0",), (0,), TOTAL_TIMESTEPS, 250),))
