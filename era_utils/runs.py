@@ -181,6 +181,8 @@ def parse_args(cls: type[ArgsT], args: Sequence[str] | None = None) -> ArgsT:
     """
     parsed = tyro.cli(cls, args=args)
     try:
+        if isinstance(parsed, ExperimentArgs) and parsed.resume is not None:
+            parsed = _parse_resumed(cls, args, parsed)
         parsed.check()
         if isinstance(parsed, ExperimentArgs):
             check_run_directory(parsed)
@@ -233,8 +235,23 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _resumed_args(args: ArgsT) -> ArgsT:
-    """The settings of the run ``args.resume`` points to, with the flags a resume may change applied."""
+def _parse_resumed(cls: type[ArgsT], args: Sequence[str] | None, parsed: ArgsT) -> ArgsT:
+    """The command line parsed again with the resumed run's settings as defaults, so that every flag left out holds
+    the run's value and a flag typed at its class default (``--seed 1`` for a run with seed 5) is caught too."""
+    _resumed_args(parsed)  # the run directory and its config.json are sound
+    saved = _read_config(Path(parsed.resume))
+    run_defaults = cls(**{name: value for name, value in saved.items() if name not in _RESUME_SETS},
+                       **{name: getattr(parsed, name) for name in _RESUME_SETS})  # fmt: skip
+    return _resumed_args(tyro.cli(cls, args=args, default=run_defaults), typed=True)
+
+
+def _resumed_args(args: ArgsT, typed: bool = False) -> ArgsT:
+    """The settings of the run ``args.resume`` points to, with the flags a resume may change applied.
+
+    :param typed: every value of ``args`` that differs from the run's was typed on the command line
+        (:func:`_parse_resumed`). Otherwise, as for ``args`` built in code, a value equal to the class default counts
+        as left out, since a dataclass cannot tell the two apart.
+    """
     run_dir = Path(args.resume)
     saved = _read_config(run_dir)
     fields = {field.name: field for field in dataclasses.fields(args) if field.init}
@@ -257,7 +274,7 @@ def _resumed_args(args: ArgsT) -> ArgsT:
             continue
         given = getattr(args, name)
         default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
-        if _jsonable(given) == _jsonable(default) or _jsonable(given) == saved[name]:
+        if _jsonable(given) == saved[name] or (not typed and _jsonable(given) == _jsonable(default)):
             continue
         if name in _RESUME_MAY_CHANGE:
             values[name] = given

@@ -247,6 +247,23 @@ def test_resume_with_a_differing_flag_names_it(tmp_path: Path, capsys: pytest.Ca
     assert snapshot(run_dir) == before
 
 
+def test_resume_on_the_command_line_catches_a_flag_typed_at_its_class_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = run_to(tmp_path, range(1, 3), checkpoint_at=2, seed=5, batch_size=64, total_timesteps=3, progress=False)
+    before = snapshot(run_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(Args, ["--resume", str(run_dir), "--seed", "1"])  # 1 is ExperimentArgs' default seed
+    assert exit_info.value.code == 2 and "--seed (the run has 5, given 1)" in capsys.readouterr().err
+    assert snapshot(run_dir) == before
+    # Typed at the class default, the changeable flags take effect; the same value as the run's is no difference.
+    args = parse_args(Args, ["--resume", str(run_dir), "--total-timesteps", "1000000", "--progress", "--seed", "5"])
+    assert (args.total_timesteps, args.progress, args.seed, args.batch_size) == (1_000_000, True, 5, 64)
+    # Left out, every flag keeps the run's value.
+    args = parse_args(Args, ["--resume", str(run_dir)])
+    assert (args.total_timesteps, args.progress, args.seed) == (3, False, 5)
+
+
 def test_resume_refuses_another_run_name(tmp_path: Path) -> None:
     run_dir = run_to(tmp_path, range(1, 3), checkpoint_at=2)
     with pytest.raises(ValueError, match="--run-name 'other' differs from the resumed run's 'run'"):
