@@ -17,11 +17,16 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+RESULTS_PATHSPEC = ":(exclude)benchmarks/results"
+"""The benchmarks' own outputs: rewriting a committed result does not make the code that produced it uncommitted."""
+
+
 def git_commit() -> str:
-    """Short commit of the repository, flagged when the working tree has uncommitted changes."""
+    """Short commit of the repository, flagged when tracked files outside ``benchmarks/results`` have uncommitted
+    changes."""
     try:
         commit = _git("rev-parse", "--short", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", RESULTS_PATHSPEC))
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{commit} (with uncommitted changes)" if dirty else commit
