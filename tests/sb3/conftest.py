@@ -20,11 +20,18 @@ class BoxActionEnv(gym.Env):
     """A tiny continuous-control task with arbitrary Box bounds: reward for matching a target inside the box.
 
     Observations are random, so the best policy is the constant action ``target`` (return 0); a policy acting
-    uniformly at random scores ``-episode_length * sum((high - low)^2 / 12)`` for the midpoint target.
+    uniformly at random scores ``-episode_length * sum((high - low)^2 / 12)`` for the midpoint target. They come from
+    the env's own generator, seeded by ``seed`` until a ``reset(seed=...)``, so that runs are reproducible even where
+    SB3 resets the env without a seed (``evaluate_policy`` on a fresh wrapper).
     """
 
     def __init__(
-        self, low: list[float], high: list[float], episode_length: int = 20, target: list[float] | None = None
+        self,
+        low: list[float],
+        high: list[float],
+        episode_length: int = 20,
+        target: list[float] | None = None,
+        seed: int = 0,
     ) -> None:
         self.action_space = spaces.Box(np.array(low, dtype=np.float32), np.array(high, dtype=np.float32))
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
@@ -32,18 +39,21 @@ class BoxActionEnv(gym.Env):
         midpoint = 0.5 * (self.action_space.low + self.action_space.high)
         self.target = midpoint if target is None else np.array(target, dtype=np.float32)
         self._t = 0
+        self.np_random, _ = gym.utils.seeding.np_random(seed)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self.observation_space.seed(seed)
         self._t = 0
-        return self.observation_space.sample(), {}
+        return self._observation(), {}
+
+    def _observation(self) -> np.ndarray:
+        return self.np_random.uniform(-1.0, 1.0, size=self.observation_space.shape).astype(np.float32)
 
     def step(self, action: np.ndarray):
         assert self.action_space.contains(action.astype(np.float32)), f"action {action} outside {self.action_space}"
         self._t += 1
         reward = -float(np.sum((action - self.target) ** 2))
-        return self.observation_space.sample(), reward, False, self._t >= self.episode_length, {}
+        return self._observation(), reward, False, self._t >= self.episode_length, {}
 
 
 def three_dim_env(**kwargs) -> gym.Env:
@@ -57,4 +67,6 @@ def three_dim_env(**kwargs) -> gym.Env:
 def pendulum() -> gym.Env:
     from stable_baselines3.common.monitor import Monitor
 
-    return Monitor(gym.make("Pendulum-v1"))  # evaluate_policy reads episode returns from the Monitor
+    env = Monitor(gym.make("Pendulum-v1"))  # evaluate_policy reads episode returns from the Monitor
+    env.reset(seed=0)  # seeds the env's generator: evaluate_policy's resets before learn() pass no seed
+    return env
