@@ -151,6 +151,13 @@ class Job:
         return [*self.command(python), "--resume", str(self.run_dir)]
 
 
+def _three_seed_group(
+    *, name: str, algorithms: tuple[Algorithm, ...], tasks: tuple[str, ...], total_timesteps: int
+) -> Group:
+    """The protocol of the suites sized for one machine: 3 seeds, 10 evaluations of 5 episodes over the budget."""
+    return Group(name, algorithms, tasks, (0, 1, 2), total_timesteps, total_timesteps // 10, eval_episodes=5)
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Algorithms
 # --------------------------------------------------------------------------------------------------------------------
@@ -202,15 +209,12 @@ QUICK = Suite(
         "(`--jobs 2`)."
     ),
     groups=(
-        Group(
+        _three_seed_group(
             name="ppo-mujoco",
             algorithms=(PPO, PPO_ERA, SB3_PPO),
             # Both show clear PPO progress within a few hundred thousand steps; Hopper's early episodes are short.
             tasks=("HalfCheetah-v5", "Hopper-v5"),
-            seeds=(0, 1, 2),
             total_timesteps=QUICK_TOTAL_TIMESTEPS,
-            eval_every=QUICK_TOTAL_TIMESTEPS // 10,
-            eval_episodes=5,
         ),
     ),
 )
@@ -232,23 +236,17 @@ CPU = Suite(
         "one update per step) on HalfCheetah-v5 (6 actions), 3 seeds; at most 90 minutes on 2 CPU cores (`--jobs 2`)."
     ),
     groups=(
-        Group(
+        _three_seed_group(
             name="ppo-mujoco",
             algorithms=(PPO, PPO_ERA, SB3_PPO),
             tasks=MUJOCO_PAPER_TASKS,
-            seeds=(0, 1, 2),
             total_timesteps=CPU_PPO_TOTAL_TIMESTEPS,
-            eval_every=CPU_PPO_TOTAL_TIMESTEPS // 10,
-            eval_episodes=5,
         ),
-        Group(
+        _three_seed_group(
             name="sac-halfcheetah",
             algorithms=(CPU_SAC, CPU_SAC_ERA),
             tasks=("HalfCheetah-v5",),
-            seeds=(0, 1, 2),
             total_timesteps=CPU_SAC_TOTAL_TIMESTEPS,
-            eval_every=CPU_SAC_TOTAL_TIMESTEPS // 10,
-            eval_episodes=5,
         ),
     ),
 )
@@ -286,7 +284,7 @@ ABLATION = Suite(
         "cores (`--jobs 2`)."
     ),
     groups=(
-        Group(
+        _three_seed_group(
             name="ppo-era-hopper",
             algorithms=(
                 PPO,
@@ -300,32 +298,23 @@ ABLATION = Suite(
                 _ppo_era_variant("state-independent std", "--no-state-dependent-std"),
             ),
             tasks=("Hopper-v5",),
-            seeds=(0, 1, 2),
             total_timesteps=CPU_PPO_TOTAL_TIMESTEPS,
-            eval_every=CPU_PPO_TOTAL_TIMESTEPS // 10,
-            eval_episodes=5,
         ),
-        Group(
+        _three_seed_group(
             # Does the target that helps PPO-ERA on Hopper-v5 hold on the other tasks, where -0.3 did well or not?
             name="ppo-era-target-1-mujoco",
             algorithms=(PPO, PPO_ERA, _ppo_era_variant("target 1", "--target-entropy-per-dim", "1.0")),
             tasks=("Ant-v5", "HalfCheetah-v5", "Walker2d-v5"),
-            seeds=(0, 1, 2),
             total_timesteps=CPU_PPO_TOTAL_TIMESTEPS,
-            eval_every=CPU_PPO_TOTAL_TIMESTEPS // 10,
-            eval_episodes=5,
         ),
-        Group(
+        _three_seed_group(
             name="sac-era-delta-halfcheetah",
             algorithms=(
                 CPU_SAC_ERA,
                 Algorithm("SAC-ERA (delta auto)", (*CPU_SAC_ERA.command, "--delta", "auto")),
             ),
             tasks=("HalfCheetah-v5",),
-            seeds=(0, 1, 2),
             total_timesteps=CPU_SAC_TOTAL_TIMESTEPS,
-            eval_every=CPU_SAC_TOTAL_TIMESTEPS // 10,
-            eval_episodes=5,
         ),
     ),
 )
@@ -350,23 +339,17 @@ GPU = Suite(
         "25 minutes on 1 H100 and 16 cores (`--jobs 16`). Budgets are estimates, not yet timed on such a machine."
     ),
     groups=(
-        Group(
+        _three_seed_group(
             name="sac",
             algorithms=(GPU_SAC, GPU_SAC_ERA),
             tasks=("HalfCheetah-v5", "h1-walk-v0", "h1-stand-v0"),
-            seeds=(0, 1, 2),
             total_timesteps=GPU_SAC_TOTAL_TIMESTEPS,
-            eval_every=GPU_SAC_TOTAL_TIMESTEPS // 10,
-            eval_episodes=5,
         ),
-        Group(
+        _three_seed_group(
             name="ppo-mujoco",
             algorithms=(PPO, PPO_ERA),
             tasks=MUJOCO_PAPER_TASKS,
-            seeds=(0, 1, 2),
             total_timesteps=GPU_PPO_TOTAL_TIMESTEPS,
-            eval_every=GPU_PPO_TOTAL_TIMESTEPS // 10,
-            eval_episodes=5,
         ),
     ),
 )
