@@ -215,7 +215,21 @@ def test_resume_refuses_a_malformed_row_inside_a_log_and_changes_nothing(tmp_pat
     lines.insert(2, "garbage\n")
     (run_dir / "evaluations.csv").write_text("".join(lines))
     before = snapshot(run_dir)
-    with pytest.raises(CheckpointError, match=r"evaluations\.csv, line 3: malformed row 'garbage'"):
+    with pytest.raises(CheckpointError, match=r"evaluations\.csv:3: 1 fields, expected 4"):
+        start_run(Args(resume=str(run_dir)))
+    assert snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [("3,nan,0.0,1\n", "mean_return is 'nan', not a finite number"), ("1,1.0,0.0,1\n", "does not come after")],
+)
+def test_resume_reads_the_logs_with_the_aggregations_strict_rule(tmp_path: Path, row: str, reason: str) -> None:
+    run_dir = run_to(tmp_path, range(1, 3), checkpoint_at=2)
+    with open(run_dir / "evaluations.csv", "a") as file:
+        file.write(row)
+    before = snapshot(run_dir)
+    with pytest.raises(CheckpointError, match=rf"evaluations\.csv:4: .*{reason}"):
         start_run(Args(resume=str(run_dir)))
     assert snapshot(run_dir) == before
 
