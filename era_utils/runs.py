@@ -40,6 +40,7 @@ from era_utils.checkpoints import (
     save_run_checkpoint,
 )
 from era_utils.dependencies import AGENTS_INSTALL, require
+from era_utils.locks import DirectoryLock, DirectoryLockedError
 from era_utils.run_files import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -192,7 +193,7 @@ def parse_args(cls: type[ArgsT], args: Sequence[str] | None = None) -> ArgsT:
         parsed.check()
         if isinstance(parsed, ExperimentArgs):
             check_run_directory(parsed)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, DirectoryLockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from err
     return parsed
@@ -219,6 +220,8 @@ def check_run_directory(args: ExperimentArgs) -> None:
         return
     _resumed_args(args)
     check_checkpoint_file(Path(args.resume) / CHECKPOINT_FILE)
+    with DirectoryLock(args.resume, purpose="--resume"):
+        pass  # another process resuming this run refuses this one
 
 
 def _jsonable(value: Any) -> Any:
@@ -322,20 +325,26 @@ def start_run(args: ArgsT) -> tuple[Run, ArgsT, dict[str, Any] | None]:
             run_dir.mkdir()
         except FileExistsError as err:
             raise FileExistsError(_existing_run_message(run_dir)) from err
+        lock = DirectoryLock(run_dir, purpose="training").acquire()
         _write_config(run_dir, args)
-        return Run(run_dir, args), args, None
+        return Run(run_dir, args, lock=lock), args, None
 
     args = _resumed_args(args)
     run_dir = Path(args.resume)
-    checkpoint = load_run_checkpoint(run_dir / CHECKPOINT_FILE)
-    step = checkpoint["global_step"]
-    # Read every log before changing any, so that a malformed one leaves the run as it was.
-    kept = {log.name: _rows_up_to(run_dir, log, step) for log in RUN_LOGS}
-    for name, rows in kept.items():
-        if rows is not None:
-            atomic_save(run_dir / name, lambda file, rows=rows: file.write("".join(rows).encode()))
-    _write_config(run_dir, args)  # a raised --total-timesteps is what the next resume compares against
-    return Run(run_dir, args, resume_step=step), args, checkpoint
+    lock = DirectoryLock(run_dir, purpose="--resume").acquire()
+    try:
+        checkpoint = load_run_checkpoint(run_dir / CHECKPOINT_FILE)
+        step = checkpoint["global_step"]
+        # Read every log before changing any, so that a malformed one leaves the run as it was.
+        kept = {log.name: _rows_up_to(run_dir, log, step) for log in RUN_LOGS}
+        for name, rows in kept.items():
+            if rows is not None:
+                atomic_save(run_dir / name, lambda file, rows=rows: file.write("".join(rows).encode()))
+        _write_config(run_dir, args)  # a raised --total-timesteps is what the next resume compares against
+        return Run(run_dir, args, resume_step=step, lock=lock), args, checkpoint
+    except BaseException:
+        lock.release()
+        raise
 
 
 def _write_config(run_dir: Path, args: Any) -> None:
@@ -375,10 +384,14 @@ class Run:
     :param args: the run's settings (an :class:`ExperimentArgs`).
     :param resume_step: the checkpoint's ``global_step`` when resuming: TensorBoard events after it are purged and
         the CSV logs are appended to.
+    :param lock: the run directory's lock, released by :meth:`close`.
     """
 
-    def __init__(self, run_dir: Path, args: Any, resume_step: int | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, args: Any, resume_step: int | None = None, lock: DirectoryLock | None = None
+    ) -> None:
         self.run_dir = Path(run_dir)
+        self._lock = lock
         self.start_step = resume_step or 0
         config = dataclasses.asdict(args)
         if args.track:
@@ -467,6 +480,8 @@ class Run:
         for log in self._logs.values():
             log.close()
         self.writer.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from era_utils.checkpoints import CheckpointError
+from era_utils.locks import LOCK_FILE, DirectoryLockedError
 from era_utils.runs import (
     CHECKPOINT_FILE,
     ENTROPY_HEADER,
@@ -337,6 +338,37 @@ def test_resume_of_a_foreign_checkpoint_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"checkpoint\.pt is a PyTorch file but not a training checkpoint"):
         start_run(Args(resume=str(run_dir)))
     assert snapshot(run_dir) == before
+
+
+# ---------------------------------------------------------------------------------------------------- locks
+
+
+def test_a_second_resume_of_a_run_in_use_exits_2_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = run_to(tmp_path, range(1, 5), checkpoint_at=2)
+    first, _, _ = start_run(Args(resume=str(run_dir)))
+    before = snapshot(run_dir)
+    with pytest.raises(SystemExit) as excinfo:
+        parse_args(Args, ["--resume", str(run_dir)])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {run_dir} is in use by process {os.getpid()}" in err and "(--resume)" in err
+    with pytest.raises(DirectoryLockedError):
+        start_run(Args(resume=str(run_dir)))
+    assert snapshot(run_dir) == before
+    first.close()
+    assert not (run_dir / LOCK_FILE).exists()
+    start_run(Args(resume=str(run_dir)))[0].close()  # free once the first has finished
+
+
+def test_a_new_run_holds_its_directory_until_closed(tmp_path: Path) -> None:
+    run, _, _ = start_run(new_args(tmp_path))
+    run.save_checkpoint({"global_step": 1})
+    with pytest.raises(DirectoryLockedError, match="in use by"):
+        start_run(Args(resume=str(run.run_dir)))
+    run.close()
+    start_run(Args(resume=str(run.run_dir)))[0].close()
 
 
 # ------------------------------------------------------------------------------------- RNG states, signals
