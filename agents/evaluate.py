@@ -14,9 +14,14 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated
 
-import tyro
+from era_utils.dependencies import AGENTS_INSTALL, MissingDependencyError, require
 
-from era_utils.experiment import CheckpointError, check_at_least, evaluate, load_policy, parse_args
+try:
+    tyro = require("tyro", AGENTS_INSTALL, "agents/evaluate.py")
+    from era_utils.envs import NonFiniteError, check_env_id
+    from era_utils.experiment import check_at_least, evaluate, load_policy, parse_args
+except MissingDependencyError as missing:
+    sys.exit(f"error: {missing}")
 
 
 @dataclass
@@ -36,15 +41,19 @@ class Args:
 
     def check(self) -> None:
         check_at_least("--episodes", self.episodes, 1)
+        if self.env_id is not None:
+            check_env_id(self.env_id)
 
 
 def main(args: Args) -> None:
-    args.check()
     policy, obs_normalizer, meta = load_policy(args.run_dir, device=args.device)
     env_id = args.env_id or meta["env_id"]
-    returns = evaluate(
-        policy, env_id, args.episodes, args.seed, obs_normalizer, args.capture_video, f"{args.run_dir}/videos"
-    )
+    try:
+        returns = evaluate(
+            policy, env_id, args.episodes, args.seed, obs_normalizer, args.capture_video, f"{args.run_dir}/videos"
+        )
+    except ValueError as err:  # the env's spaces are not the policy's
+        raise ValueError(f"--env-id {env_id}: {err}" if args.env_id else str(err)) from err
     print(f"{meta['policy_class']} trained {meta['global_step']} steps on {meta['env_id']}")
     print(f"{env_id}: return {returns.mean():.2f} +- {returns.std():.2f} over {len(returns)} episodes")
     print("episode returns:", " ".join(f"{r:.2f}" for r in returns))
@@ -53,6 +62,6 @@ def main(args: Args) -> None:
 if __name__ == "__main__":
     try:
         main(parse_args(Args))
-    except (CheckpointError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, NonFiniteError) as err:  # ValueError includes CheckpointError
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from err

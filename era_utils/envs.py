@@ -18,6 +18,7 @@ Wrappers, innermost first::
     NoEarlyTermination                  # only when early termination is disabled
     ActionRepeat                        # only when action_repeat > 1
     RecordVideo                         # only for idx == 0 with capture_video; one frame per agent step
+    FiniteCheck                         # a NaN or inf observation or reward stops everything, naming it
     RecordEpisodeStatistics             # outermost: returns are sums over all simulator rewards
 
 HumanoidBench follows the ERA paper's protocol by default (action repeat 2, no early termination); every other family
@@ -36,6 +37,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import importlib.util
+import math
 import os
 import re
 import warnings
@@ -61,7 +63,10 @@ __all__ = [
     "VIDEO_INSTALL",
     "ActionRepeat",
     "EnvFamily",
+    "FiniteCheck",
     "NoEarlyTermination",
+    "NonFiniteError",
+    "check_env_id",
     "env_family",
     "episode_returns",
     "make_env",
@@ -141,6 +146,59 @@ class NoEarlyTermination(gym.Wrapper):
         return obs, reward, False, truncated, info
 
 
+class NonFiniteError(RuntimeError):
+    """An environment returned a NaN or infinite observation or reward; the message names the env, step and field."""
+
+
+class FiniteCheck(gym.Wrapper):
+    """Raise :class:`NonFiniteError` at the first NaN or infinite observation (of ``reset`` or ``step``) or reward.
+
+    One ``np.isfinite`` over the observation and one ``math.isfinite`` over the reward per step (about a microsecond
+    on the small NumPy arrays an env returns): a broken env stops the run at once, naming what it returned, instead
+    of training on NaN to the end.
+
+    :param env: the environment.
+    :param env_id: its id, for the message.
+    :param idx: its index in a vector env, for the message.
+    """
+
+    def __init__(self, env: gym.Env, env_id: str, idx: int = 0) -> None:
+        super().__init__(env)
+        self._name = f"{env_id} (env {idx})"
+        self._steps = 0
+        self._episode_steps = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._episode_steps = 0
+        if not np.isfinite(obs).all():
+            self._fail("observation", obs, "reset")
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._steps += 1
+        self._episode_steps += 1
+        if not np.isfinite(obs).all():
+            self._fail("observation", obs, "step")
+        if not math.isfinite(float(reward)):
+            self._fail("reward", reward, "step")
+        return obs, reward, terminated, truncated, info
+
+    def _fail(self, field: str, value: Any, call: str) -> None:
+        values = np.asarray(value, dtype=np.float64)
+        if values.ndim == 0:
+            detail = f"{float(values)}"
+        else:
+            bad = np.flatnonzero(~np.isfinite(values))
+            detail = ", ".join(f"[{i}] = {values.flat[i]}" for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        where = "at reset" if call == "reset" else f"at step {self._steps} (step {self._episode_steps} of its episode)"
+        raise NonFiniteError(
+            f"{self._name} returned a non-finite {field} {where}: {detail}. The environment (or the action it was "
+            "given) is broken; nothing after this was trained on or saved"
+        )
+
+
 class _SeedOnFirstReset(gym.Wrapper):
     """Use ``seed`` for the first ``reset()`` that is given no seed (like SB3's ``VecEnv.seed``).
 
@@ -194,8 +252,8 @@ def _uses_mujoco(env_id: str) -> bool:
     return isinstance(entry_point, str) and entry_point.startswith("gymnasium.envs.mujoco")
 
 
-def _make_base_env(env_id: str, family: EnvFamily, render_mode: str | None) -> gym.Env:
-    """``gym.make`` for the right family, after importing (and checking) what that family needs."""
+def _import_family(env_id: str, family: EnvFamily) -> None:
+    """Import (and so check) what ``env_id``'s family needs; this registers the dm_control and HumanoidBench ids."""
     if family == "dm_control":
         _import_dm_control()
     elif family == "humanoid_bench":
@@ -205,6 +263,30 @@ def _make_base_env(env_id: str, family: EnvFamily, render_mode: str | None) -> g
     elif _uses_mujoco(env_id):
         set_default_mujoco_gl()
         require("mujoco", MUJOCO_INSTALL, f"{env_id} (Gymnasium MuJoCo)")
+
+
+def check_env_id(env_id: str, flag: str = "--env-id") -> None:
+    """Check, without building the environment, that ``env_id`` can be made here: its family's optional dependency
+    imports (as :func:`make_env` would import it) and the id is registered.
+
+    :param env_id: a Gymnasium, ``dm_control/...`` or HumanoidBench id (see :func:`env_family`).
+    :param flag: the flag that gave the id, for the messages.
+    :raises MissingDependencyError: the family's extra is missing; the message names ``flag`` and the install command.
+    :raises ValueError: the id is not registered; the message names ``flag`` (and Gymnasium's suggestion, if any).
+    """
+    try:
+        _import_family(env_id, env_family(env_id))
+    except MissingDependencyError as err:
+        raise MissingDependencyError(f"{flag} {env_id}: {err}") from err
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as err:
+        raise ValueError(f"{flag} {env_id!r} is not a registered environment ({err})") from err
+
+
+def _make_base_env(env_id: str, family: EnvFamily, render_mode: str | None) -> gym.Env:
+    """``gym.make`` for the right family, after importing (and checking) what that family needs."""
+    _import_family(env_id, family)
     # HumanoidBench's default render_mode is "rgb_array", which opens an OpenGL context even if nothing is rendered:
     # always pass render_mode explicitly (None for training).
     return gym.make(env_id, render_mode=render_mode)
@@ -301,6 +383,8 @@ def make_env(
         only at the time limit; ``None``: ``False`` for HumanoidBench, else ``True``.
     :raises MissingDependencyError: (when called) if the family's optional dependency is missing.
     :raises ValueError: (when called) if the action space is not a bounded 1-D Box.
+
+    The env raises :class:`NonFiniteError` at the first NaN or infinite observation or reward (:class:`FiniteCheck`).
     """
     family = env_family(env_id)
     default_repeat, default_termination = _FAMILY_DEFAULTS[family]
@@ -325,6 +409,7 @@ def make_env(
             env = ActionRepeat(env, repeat)
         if record:
             env = _record_video(env, env_id, video_dir, repeat)
+        env = FiniteCheck(env, env_id, idx)
         env = gym.wrappers.RecordEpisodeStatistics(env)
         env.action_space.seed(seed)
         return env

@@ -125,7 +125,9 @@ def evaluate(
     :param capture_video: record the episodes (needs the ``video`` extra).
     :param video_dir: where to write the videos.
     :return: ``(num_episodes,)`` episode returns.
-    :raises ValueError: if ``num_episodes < 1``.
+    :raises ValueError: if ``num_episodes < 1``, or the env's observation or action space is not the SB3 policy's.
+    :raises NonFiniteError: the env returned a NaN or infinite observation or reward (see
+        :class:`era_utils.envs.FiniteCheck`).
     """
     if isinstance(num_episodes, bool) or not isinstance(num_episodes, (int, np.integer)) or num_episodes < 1:
         raise ValueError(f"num_episodes must be an integer >= 1, got {num_episodes!r}")
@@ -137,6 +139,7 @@ def evaluate(
     env = make_env(env_id, seed, capture_video=capture_video, video_dir=video_dir)()
     returns: list[float] = []
     try:
+        _check_spaces(policy, env, env_id)
         obs, _ = env.reset(seed=seed)
         while len(returns) < num_episodes:
             obs, _, terminated, truncated, info = env.step(act(obs_normalizer(obs) if obs_normalizer else obs))
@@ -146,6 +149,17 @@ def evaluate(
     finally:
         env.close()
     return np.asarray(returns[:num_episodes])
+
+
+def _check_spaces(policy: Any, env: Any, env_id: str) -> None:
+    """An SB3 policy acts only in the spaces it was built for (SB3's ``check_for_correct_spaces`` compares the same)."""
+    for kind in ("observation", "action"):
+        policy_space, env_space = getattr(policy, f"{kind}_space", None), getattr(env, f"{kind}_space")
+        if policy_space is not None and policy_space != env_space:
+            raise ValueError(
+                f"{env_id} has the {kind} space {env_space}, but the policy was made for {policy_space}; evaluate it "
+                "on an environment with the same observation and action spaces"
+            )
 
 
 def save_policy(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import subprocess
 import sys
@@ -137,3 +138,80 @@ def test_a_bad_checkpoint_is_named_with_what_is_wrong(tmp_path: Path, write: obj
 def test_a_missing_checkpoint_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such checkpoint file"):
         load_run_checkpoint(tmp_path / "checkpoint.pt")
+
+
+# Saves a checkpoint that takes a second to write (its pickling waits), under StopOnSignal as an agent does.
+_SLOW_SAVER = textwrap.dedent(
+    """
+    import sys, time, torch
+    from era_utils.checkpoints import save_run_checkpoint
+    from era_utils.signals import StopOnSignal
+
+    class SlowToPickle:
+        def __reduce__(self):
+            time.sleep(1.0)
+            return (dict, ())
+
+    with StopOnSignal():
+        print("saving", flush=True)
+        save_run_checkpoint(sys.argv[1], {"global_step": 7, "weights": torch.ones(1000), "slow": SlowToPickle()})
+    """
+)
+
+
+def test_two_sigterms_during_a_save_let_it_complete_then_stop(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    saver = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SAVER, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert saver.stdout is not None and saver.stdout.readline() == "saving\n"
+    while not path.with_name("checkpoint.pt.tmp").exists() and saver.poll() is None:
+        time.sleep(0.001)  # the write has begun
+    saver.send_signal(signal.SIGTERM)
+    time.sleep(0.05)
+    saver.send_signal(signal.SIGTERM)
+    assert saver.wait(timeout=120) == -signal.SIGTERM  # the second signal still stops it, once the file is written
+    state = load_run_checkpoint(path)
+    assert state["global_step"] == 7 and torch.equal(state["weights"], torch.ones(1000)) and state["slow"] == {}
+
+
+def test_a_full_disk_is_named_and_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    path = tmp_path / "checkpoint.pt"
+    save_run_checkpoint(path, {"global_step": 1})
+    path.with_name("checkpoint.pt.tmp").symlink_to("/dev/full")  # every write to the new file: ENOSPC
+    with pytest.raises(OSError, match=f"no space left on device while writing {path}; the previous checkpoint.pt is "
+                       "intact") as excinfo:  # fmt: skip
+        save_run_checkpoint(path, {"global_step": 2, "weights": torch.zeros(100_000)})
+    assert excinfo.value.errno == errno.ENOSPC
+    assert load_run_checkpoint(path) == {"global_step": 1}
+    assert list(tmp_path.iterdir()) == [path]
+
+
+# Saves a small checkpoint, then a large one under a 1 MB file-size limit (`ulimit -f`).
+_LIMITED_SAVER = textwrap.dedent(
+    """
+    import resource, sys, torch
+    from era_utils.checkpoints import save_run_checkpoint
+    save_run_checkpoint(sys.argv[1], {"global_step": 1})
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+    try:
+        save_run_checkpoint(sys.argv[1], {"global_step": 2, "weights": torch.zeros(1_000_000)})
+    except OSError as err:
+        print(err.errno, err)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs resource limits")
+def test_a_file_size_limit_is_named_and_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    result = subprocess.run(
+        [sys.executable, "-c", _LIMITED_SAVER, str(path)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr  # SIGXFSZ did not kill it
+    assert result.stdout.startswith(f"{errno.EFBIG} ") and "file too large" in result.stdout
+    assert f"while writing {path}; the previous checkpoint.pt is intact" in result.stdout
+    assert load_run_checkpoint(path) == {"global_step": 1}
+    assert list(tmp_path.iterdir()) == [path]

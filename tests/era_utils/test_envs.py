@@ -21,8 +21,11 @@ from era_utils import dependencies as dependencies_module
 from era_utils.dependencies import MissingDependencyError
 from era_utils.envs import (
     ActionRepeat,
+    FiniteCheck,
     NoEarlyTermination,
+    NonFiniteError,
     _check_video_dependency,
+    check_env_id,
     env_family,
     episode_returns,
     make_env,
@@ -409,3 +412,61 @@ def test_humanoid_bench_h1hand_shapes() -> None:
     assert env.action_space.shape == (61,)
     obs, reward, *_ = env.step(env.action_space.sample())
     assert obs.shape == (151,) and np.isfinite(obs).all() and np.isfinite(reward)
+
+
+# ------------------------------------------------------------------------------------- non-finite values, env ids
+
+
+class BrokenEnv(CountdownEnv):
+    """A CountdownEnv whose step ``broken_at`` returns NaN (or inf) in one field."""
+
+    def __init__(self, render_mode: str | None = None, broken_at: int = 3) -> None:
+        super().__init__(length=10)
+        self.broken_at, self.field, self.value = broken_at, "observation", np.nan
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.t == self.broken_at:
+            if self.field == "observation":
+                obs[0] = self.value
+            else:
+                reward = self.value
+        return obs, reward, terminated, truncated, info
+
+
+gym.register("era_utils_test/Broken-v0", entry_point=BrokenEnv, max_episode_steps=50)
+
+
+@pytest.mark.filterwarnings("ignore:.*(NaN|infinity):UserWarning")  # Gymnasium's env checker warns first
+@pytest.mark.parametrize(("field", "value"), [("observation", np.nan), ("reward", np.inf), ("reward", np.nan)])
+def test_a_non_finite_observation_or_reward_stops_at_its_step_naming_env_and_field(field: str, value: float) -> None:
+    envs = make_vector_env("era_utils_test/Broken-v0", num_envs=2, seed=0)
+    envs.reset()
+    actions = np.zeros((2, 1), dtype=np.float32)
+    envs.step(actions), envs.step(actions)
+    for env in envs.envs:
+        env.unwrapped.field, env.unwrapped.value = field, value
+    with pytest.raises(NonFiniteError, match=rf"era_utils_test/Broken-v0 \(env 0\) returned a non-finite {field} at "
+                       rf"step 3 \(step 3 of its episode\): .*{value}") as excinfo:  # fmt: skip
+        envs.step(actions)
+    assert ("[0] = nan" in str(excinfo.value)) == (field == "observation")
+    assert FiniteCheck in wrapper_types(make_env("Pendulum-v1", seed=0)())
+
+
+def test_a_finite_env_passes_the_check_unchanged() -> None:
+    checked, plain = make_env("Pendulum-v1", seed=3)(), gym.make("Pendulum-v1")
+    obs, _ = checked.reset(seed=3)
+    np.testing.assert_array_equal(obs, plain.reset(seed=3)[0])
+    for _ in range(5):
+        obs, reward, *_ = checked.step(np.array([0.5], dtype=np.float32))
+        plain_obs, plain_reward, *_ = plain.step(np.array([0.5], dtype=np.float32))
+        np.testing.assert_allclose(obs, plain_obs, rtol=1e-6)
+        assert reward == plain_reward
+
+
+def test_check_env_id_names_the_flag() -> None:
+    check_env_id("Pendulum-v1")
+    with pytest.raises(ValueError, match=r"--env-id 'Pendulum-v9' is not a registered environment"):
+        check_env_id("Pendulum-v9")
+    with pytest.raises(ValueError, match=r"^--eval-env 'nope-v0'"):
+        check_env_id("nope-v0", flag="--eval-env")

@@ -14,6 +14,7 @@ import torch
 
 from era_policies.sb3 import ERASACPolicy
 from era_utils.checkpoints import CheckpointError
+from era_utils.envs import NonFiniteError
 from era_utils.evaluation import ObservationNormalizer, evaluate, load_policy, save_policy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,3 +200,68 @@ def test_evaluate_cli_names_a_truncated_policy_without_a_traceback(tmp_path: Pat
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {damaged} cannot be loaded as ERASACPolicy")
     assert "Traceback" not in result.stderr
+
+
+class TwoActionPendulum(gym.Wrapper):
+    """Pendulum's observations with a 2-D action space: the same observation size as the policy, other actions."""
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__(gym.make("Pendulum-v1", render_mode=render_mode))
+        self.action_space = gym.spaces.Box(-2.0, 2.0, shape=(2,), dtype=np.float32)
+
+    def step(self, action: np.ndarray) -> tuple:
+        return self.env.step(action[:1])
+
+
+class NaNRewardPendulum(gym.Wrapper):
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__(gym.make("Pendulum-v1", render_mode=render_mode))
+
+    def step(self, action: np.ndarray) -> tuple:
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, float("nan"), terminated, truncated, info
+
+
+gym.register("era_utils_test/TwoActionPendulum-v0", entry_point=TwoActionPendulum, max_episode_steps=20)
+gym.register("era_utils_test/NaNRewardPendulum-v0", entry_point=NaNRewardPendulum, max_episode_steps=20)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kind"),
+    [("era_utils_test/TwoActionPendulum-v0", "action"), ("MountainCarContinuous-v0", "observation")],
+)
+def test_evaluate_refuses_an_env_with_other_spaces_than_the_policy(env_id: str, kind: str) -> None:
+    with pytest.raises(ValueError, match=rf"{env_id} has the {kind} space Box.*but the policy was made for Box"):
+        evaluate(pendulum_policy(), env_id, num_episodes=1, seed=0)
+
+
+@pytest.mark.filterwarnings("ignore:.*NaN:UserWarning")  # Gymnasium's env checker warns first
+def test_evaluate_refuses_a_non_finite_reward_instead_of_returning_nan() -> None:
+    with pytest.raises(NonFiniteError, match=r"NaNRewardPendulum-v0 \(env 0\) returned a non-finite reward at step 1"):
+        evaluate(pendulum_policy(), "era_utils_test/NaNRewardPendulum-v0", num_episodes=1, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "code", "message"),
+    [
+        ("MountainCarContinuous-v0", 1, "error: --env-id MountainCarContinuous-v0: MountainCarContinuous-v0 has the "
+         "observation space"),
+        ("Pendulum-v9", 2, "error: --env-id 'Pendulum-v9' is not a registered environment"),
+    ],
+)  # fmt: skip
+def test_evaluate_cli_names_an_env_id_that_does_not_fit(tmp_path: Path, env_id: str, code: int, message: str) -> None:
+    save_policy(tmp_path, pendulum_policy(), "Pendulum-v1", 10)
+    result = evaluate_cli(str(tmp_path), "--episodes", "1", "--env-id", env_id)
+    assert result.returncode == code and result.stderr.startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_evaluate_cli_without_tyro_prints_the_install_command() -> None:
+    code = (
+        "import runpy, sys; sys.modules['tyro'] = None; sys.argv = ['agents/evaluate.py', '--help']; "
+        "runpy.run_path('agents/evaluate.py', run_name='__main__')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: agents/evaluate.py needs 'tyro'")
+    assert 'Install: pip install "era-policies[agents]"' in result.stderr

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,7 @@ import pytest
 import torch
 
 from era_utils.checkpoints import CheckpointError
-from era_utils.locks import LOCK_FILE, DirectoryLockedError
-from era_utils.runs import (
-    CHECKPOINT_FILE,
+from era_utils.experiment import (
     ENTROPY_HEADER,
     ExperimentArgs,
     StopOnSignal,
@@ -27,6 +26,8 @@ from era_utils.runs import (
     restore_rng_state,
     start_run,
 )
+from era_utils.locks import LOCK_FILE, DirectoryLockedError
+from era_utils.run_files import CHECKPOINT_FILE
 
 
 @dataclasses.dataclass
@@ -133,6 +134,8 @@ def test_command_line_refuses_an_existing_run(tmp_path: Path, capsys: pytest.Cap
         (["--run-name", "a/b"], "--run-name must be a plain directory name"),
         (["--run-name", ".."], "--run-name must be a plain directory name"),
         (["--run-name", ""], "--run-name must be a plain directory name"),
+        (["--env-id", "HalfChetah-v5"], "--env-id 'HalfChetah-v5' is not a registered environment"),
+        (["--env-id", "Nowhere/thing-v0"], "--env-id 'Nowhere/thing-v0' is not a registered environment"),
     ],
 )
 def test_command_line_rejects_what_cannot_work_and_creates_nothing(
@@ -274,6 +277,7 @@ def test_resume_on_the_command_line_catches_a_flag_typed_at_its_class_default(
     # Typed at the class default, the changeable flags take effect; the same value as the run's is no difference.
     args = parse_args(Args, ["--resume", str(run_dir), "--total-timesteps", "1000000", "--progress", "--seed", "5"])
     assert (args.total_timesteps, args.progress, args.seed, args.batch_size) == (1_000_000, True, 5, 64)
+    del args  # a parsed --resume holds the run's lock for start_run until it is dropped
     # Left out, every flag keeps the run's value.
     args = parse_args(Args, ["--resume", str(run_dir)])
     assert (args.total_timesteps, args.progress, args.seed) == (3, False, 5)
@@ -331,11 +335,24 @@ def test_resume_of_a_damaged_run_exits_2_naming_the_file(
     assert snapshot(tmp_path) == before
 
 
-def test_resume_of_a_foreign_checkpoint_names_the_file(tmp_path: Path) -> None:
-    run_dir = run_to(tmp_path, range(1, 3), checkpoint_at=2)
-    torch.save({"state_dict": {}, "data": {}}, run_dir / CHECKPOINT_FILE)  # e.g. an SB3 policy file
+@pytest.mark.parametrize(
+    ("foreign", "message"),
+    [
+        ("an SB3 policy file", r"checkpoint\.pt is a PyTorch file but not a training checkpoint"),
+        ("another environment's", r"--env-id 'MountainCarContinuous-v0' \(this run: 'Pendulum-v1'\)"),
+    ],
+)
+def test_resume_of_a_foreign_checkpoint_names_the_file_and_changes_nothing(
+    tmp_path: Path, foreign: str, message: str
+) -> None:
+    run_dir = run_to(tmp_path, range(1, 5), checkpoint_at=2)
+    if foreign == "an SB3 policy file":
+        torch.save({"state_dict": {}, "data": {}}, run_dir / CHECKPOINT_FILE)
+    else:
+        other = run_to(tmp_path, range(1, 3), checkpoint_at=2, run_name="car", env_id="MountainCarContinuous-v0")
+        (other / CHECKPOINT_FILE).replace(run_dir / CHECKPOINT_FILE)
     before = snapshot(run_dir)
-    with pytest.raises(CheckpointError, match=r"checkpoint\.pt is a PyTorch file but not a training checkpoint"):
+    with pytest.raises(CheckpointError, match=message):
         start_run(Args(resume=str(run_dir)))
     assert snapshot(run_dir) == before
 
@@ -348,6 +365,7 @@ def test_a_second_resume_of_a_run_in_use_exits_2_and_changes_nothing(
 ) -> None:
     run_dir = run_to(tmp_path, range(1, 5), checkpoint_at=2)
     first, _, _ = start_run(Args(resume=str(run_dir)))
+    first.writer.flush()  # its own TensorBoard file, written in the background: complete before the snapshot
     before = snapshot(run_dir)
     with pytest.raises(SystemExit) as excinfo:
         parse_args(Args, ["--resume", str(run_dir)])
@@ -409,3 +427,121 @@ def test_second_signal_stops_at_once_with_the_previous_handler() -> None:
             assert received == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# ------------------------------------------------------------------------------- checked once per process
+
+
+def count_settings_work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count Args.check calls, config.json reads and checkpoint loads from here on."""
+    counts = {"check": 0, "config reads": 0, "checkpoint loads": 0}
+    check, read_text, load = Args.check, Path.read_text, torch.load
+
+    def counting_check(self: Args) -> None:
+        counts["check"] += 1
+        check(self)
+
+    def counting_read_text(self: Path, *args: object, **kwargs: object) -> str:
+        counts["config reads"] += self.name == "config.json"
+        return read_text(self, *args, **kwargs)
+
+    def counting_load(*args: object, **kwargs: object) -> object:
+        counts["checkpoint loads"] += 1
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(Args, "check", counting_check)
+    monkeypatch.setattr(Path, "read_text", counting_read_text)
+    monkeypatch.setattr(torch, "load", counting_load)
+    return counts
+
+
+def test_a_new_run_is_checked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = count_settings_work(monkeypatch)
+    run, _, _ = start_run(parse_args(Args, ["--log-dir", str(tmp_path / "runs"), "--env-id", "Pendulum-v1"]))
+    run.close()
+    assert counts == {"check": 1, "config reads": 0, "checkpoint loads": 0}
+
+
+def test_a_resume_is_checked_once_reading_its_config_and_checkpoint_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = run_to(tmp_path, range(1, 4), checkpoint_at=3)
+    counts = count_settings_work(monkeypatch)
+    run, args, checkpoint = start_run(parse_args(Args, ["--resume", str(run_dir), "--total-timesteps", "50"]))
+    run.close()
+    assert (args.total_timesteps, checkpoint["global_step"]) == (50, 3)
+    assert counts == {"check": 1, "config reads": 1, "checkpoint loads": 1}
+
+
+def test_settings_changed_after_parsing_are_checked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = parse_args(Args, ["--log-dir", str(tmp_path / "runs"), "--env-id", "Pendulum-v1"])
+    args.batch_size = 0
+    with pytest.raises(ValueError, match="--batch-size must be an integer >= 1, got 0"):
+        start_run(args)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------- a resume validates everything before writing
+
+
+@dataclasses.dataclass
+class OtherArgs(ExperimentArgs):
+    """Another script's settings (as ppo_era.py's are to sac_era.py's)."""
+
+    batch_size: int = 256
+
+
+def test_resume_refuses_a_checkpoint_written_by_another_script_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = run_to(tmp_path, range(1, 5), checkpoint_at=2)
+    other, _, _ = start_run(OtherArgs(log_dir=str(tmp_path / "runs"), run_name="other", env_id="Pendulum-v1"))
+    other.save_checkpoint({"global_step": 3, "agent": {}})
+    other.close()
+    (other.run_dir / CHECKPOINT_FILE).replace(run_dir / CHECKPOINT_FILE)  # a foreign checkpoint placed in the run
+    before = snapshot(run_dir)
+    message = rf"{run_dir / CHECKPOINT_FILE} belongs to another run: it was written by test_runs\.py:OtherArgs"
+    with pytest.raises(CheckpointError, match=message):
+        start_run(Args(resume=str(run_dir)))
+    with pytest.raises(SystemExit) as excinfo:
+        parse_args(Args, ["--resume", str(run_dir)])
+    assert excinfo.value.code == 2 and "this run is test_runs.py:Args" in capsys.readouterr().err
+    assert snapshot(run_dir) == before
+
+
+def test_resume_below_the_checkpoints_step_is_refused_naming_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = run_to(tmp_path, range(1, 8), checkpoint_at=6, total_timesteps=10)
+    before = snapshot(run_dir)
+    with pytest.raises(SystemExit) as excinfo:
+        parse_args(Args, ["--resume", str(run_dir), "--total-timesteps", "5"])
+    assert excinfo.value.code == 2
+    assert "--total-timesteps 5 is below the step 6" in capsys.readouterr().err
+    assert snapshot(run_dir) == before
+    start_run(Args(resume=str(run_dir), total_timesteps=6))[0].close()  # the checkpoint's own step is no less
+
+
+# ------------------------------------------------------------------------------- the environment and --log-dir
+
+
+def test_an_env_whose_extra_is_missing_names_the_flag_and_the_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "dm_control", None)  # as if the dmc extra were not installed
+    with pytest.raises(SystemExit) as excinfo:
+        parse_args(Args, ["--log-dir", str(tmp_path / "runs"), "--env-id", "dm_control/cartpole-swingup-v0"])
+    err = capsys.readouterr().err
+    assert excinfo.value.code == 2 and "--env-id dm_control/cartpole-swingup-v0:" in err
+    assert 'pip install "era-policies[dmc]"' in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_log_dir_that_is_a_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("not a directory")
+    for log_dir in ("notes.txt", "notes.txt/runs"):
+        with pytest.raises(SystemExit) as excinfo:
+            parse_args(Args, ["--log-dir", str(tmp_path / log_dir), "--env-id", "Pendulum-v1"])
+        assert excinfo.value.code == 2
+        assert f"--log-dir {str(tmp_path / log_dir)!r}: {tmp_path / 'notes.txt'} is a file" in capsys.readouterr().err
+    assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
