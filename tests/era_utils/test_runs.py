@@ -28,6 +28,7 @@ from era_utils.experiment import (
 )
 from era_utils.locks import LOCK_FILE, DirectoryLockedError
 from era_utils.run_files import CHECKPOINT_FILE
+from era_utils.signals import signals_deferred
 
 
 @dataclasses.dataclass
@@ -545,3 +546,18 @@ def test_a_log_dir_that_is_a_file_is_named(tmp_path: Path, capsys: pytest.Captur
         assert excinfo.value.code == 2
         assert f"--log-dir {str(tmp_path / log_dir)!r}: {tmp_path / 'notes.txt'} is a file" in capsys.readouterr().err
     assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_signals_during_a_write_are_delivered_after_it_in_order() -> None:
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert received == []  # held back while the file is written
+        assert received == [signal.SIGTERM, signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
