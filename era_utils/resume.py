@@ -17,7 +17,16 @@ from era_utils.locks import DirectoryLock
 from era_utils.run_files import CHECKPOINT_FILE, CONFIG_FILE, RUN_LOGS, RunLog
 from era_utils.settings import flag_name, script_of, settings_json
 
-__all__ = ["RESUME_MAY_CHANGE", "RESUME_SETS", "Resumption", "prepare_resume", "read_config", "resumed_settings"]
+__all__ = [
+    "RESUME_MAY_CHANGE",
+    "RESUME_SETS",
+    "Resumption",
+    "check_config_fits",
+    "checkpoint_owner",
+    "prepare_resume",
+    "read_config",
+    "resumed_settings",
+]
 
 RESUME_MAY_CHANGE = ("total_timesteps", "progress", "cuda")
 """Flags that --resume may change: a larger budget, and how the continuation is displayed and run."""

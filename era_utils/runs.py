@@ -33,6 +33,7 @@ import numpy as np
 
 from era_utils.checkpoints import atomic_save, save_run_checkpoint
 from era_utils.dependencies import AGENTS_INSTALL, require
+from era_utils.envs import check_env_id
 from era_utils.locks import DirectoryLock
 from era_utils.resume import Resumption, checkpoint_owner, prepare_resume, read_config, resumed_settings
 from era_utils.run_files import (
@@ -105,7 +106,9 @@ _prepared: dict[int, tuple[weakref.ref, dict[str, Any], PreparedRun]] = {}
 
 
 def prepare_run(args: Any, settings_resolved: bool = False, remember: bool = False) -> PreparedRun:
-    """Check everything :func:`start_run` needs, creating and changing nothing (a resume takes the run's lock).
+    """Check everything :func:`start_run` needs, creating and changing nothing (a resume takes the run's lock):
+    ``args.check()``, that ``--env-id`` can be made here (:func:`era_utils.envs.check_env_id`), the run directory, and
+    for a resume its config, checkpoint and logs.
 
     :param args: the parsed ``Args`` (an :class:`~era_utils.settings.ExperimentArgs`).
     :param settings_resolved: ``args`` already holds a resumed run's settings (the command line was parsed with them).
@@ -123,6 +126,7 @@ def prepare_run(args: Any, settings_resolved: bool = False, remember: bool = Fal
     else:
         settings = dataclasses.replace(args)  # a copy: the preparation must not keep ``args`` alive (see remember)
     settings.check()
+    check_env_id(settings.env_id)  # the family's extra imports and the id is registered, without building the env
     if settings.resume is None:
         settings = dataclasses.replace(settings, run_name=settings.resolved_run_name())
         run_dir = Path(settings.log_dir) / settings.run_name

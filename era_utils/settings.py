@@ -116,15 +116,11 @@ class ExperimentArgs:
     def check(self) -> None:
         """Reject settings that cannot work, naming the flag (agents extend this with their own checks).
 
-        Also checks, without building it, that ``--env-id`` names an environment that can be made here: its family's
-        optional dependency imports and the id is registered.
+        Only the settings themselves: whether ``--env-id`` can be made on this machine is checked by
+        :func:`era_utils.runs.prepare_run`, so that a documented command is valid wherever its extra is missing.
 
         :raises ValueError: e.g. ``"--total-timesteps must be an integer >= 1, got 0"``.
-        :raises MissingDependencyError: the environment's extra is not installed (the message names its install).
         """
-        # Imported here so that this module (and era_utils.checkpoints, which names flags) needs no gymnasium.
-        from era_utils.envs import check_env_id
-
         check_at_least("--total-timesteps", self.total_timesteps, 1)
         check_at_least("--num-envs", self.num_envs, 1)
         check_at_least("--eval-every", self.eval_every, 0)
@@ -132,7 +128,6 @@ class ExperimentArgs:
         check_at_least("--checkpoint-every", self.checkpoint_every, 0)
         _check_run_name(self.run_name)
         _check_log_dir(self.log_dir)
-        check_env_id(self.env_id)
 
     def resolved_run_name(self) -> str:
         return self.run_name or f"{self.env_id}__{self.exp_name}__{self.seed}__{int(time.time())}"
