@@ -102,9 +102,7 @@ class Estimate(NamedTuple):
     hi: float | np.ndarray
 
 
-def resample_strata(
-    strata: Sequence[ArrayLike], reps: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def resample_strata(strata: Sequence[ArrayLike], reps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The runs of all strata pooled, and ``reps`` stratified bootstrap resamples of them.
 
     Each resample draws, within every stratum (task), as many runs as it has, with replacement, and pools the draws:

@@ -43,10 +43,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks import aggregate, report
-from benchmarks.backends import JOB_FILE, LOG_FILE, Backend, Launch, LocalBackend, Outcome, RayBackend
+from benchmarks.backends import (
+    JOB_FILE,
+    LOG_FILE,
+    Backend,
+    BackendError,
+    Launch,
+    LocalBackend,
+    Outcome,
+    RayBackend,
+)
 from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
 from benchmarks.report import NOT_RECORDED
 from benchmarks.suites import PYTHON_PLACEHOLDER, SUITES, Job, Suite
+from era_utils.dependencies import MissingDependencyError
 
 DONE_FILE = "DONE"
 SET_ASIDE_FILE = "SET_ASIDE"
@@ -446,12 +456,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # Treat SIGTERM like Ctrl-C so that a killed runner also stops its agents instead of orphaning them.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     command = shlex.join(["python", "-m", "benchmarks.learning", *argv])
     try:
         return run_benchmark(args, SUITES[args.suite], command)
     except KeyboardInterrupt:
         return 130
+    except (BackendError, MissingDependencyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
 
 
 if __name__ == "__main__":
