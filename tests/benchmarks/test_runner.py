@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -448,3 +449,14 @@ def test_ray_backend_gives_the_same_run_directories_and_results(tmp_path, calls)
         pd.read_csv(root / "results" / "runs.csv").drop(columns=["wall_time_s", "run_dir"]) for root in (remote, local)
     )
     pd.testing.assert_frame_equal(ray_runs, local_runs)
+
+
+def test_the_runner_starts_from_any_directory(tmp_path):
+    # `benchmarks` is a package of the editable install: `python -m benchmarks.learning` needs no repository cwd.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    command = [sys.executable, "-m", "benchmarks.learning", "--suite", "quick", "--aggregate-only"]
+    paths = ["--out-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]
+    result = subprocess.run([*command, *paths], cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "- **Runs:** 0 of 18 complete" in (tmp_path / "results" / "summary.md").read_text()
