@@ -27,7 +27,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from era_utils.run_files import ENTROPY_HEADER, EVALUATIONS_HEADER
+from era_utils.run_files import (
+    ENTROPY_HEADER,
+    ENTROPY_LOG,
+    EVALUATIONS_HEADER,
+    EVALUATIONS_LOG,
+    RowProblem,
+    read_strict_rows,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -232,18 +239,6 @@ def normalize(
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    """A line of a CSV file that cannot be trusted (line 0: the file as a whole)."""
-
-    path: Path
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.reason}" if self.line else f"{self.path}: {self.reason}"
-
-
 def read_strict_csv(
     path: Path,
     columns: Sequence[str],
@@ -251,78 +246,22 @@ def read_strict_csv(
     require_rows: bool = True,
     optional_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[RowProblem]]:
-    """Read a numeric CSV file row by row, keeping only complete rows and naming every other one by its line.
+    """:func:`era_utils.run_files.read_strict_rows` (the agents' rule for a complete row) as a DataFrame.
 
-    A row counts only if it ends with a line break (a row cut off while being written may look like a valid shorter
-    number: ``2000,-10`` for ``2000,-1066.3,...``), has exactly the header's fields, every field parses (integers in
-    ``integer_columns``) and is finite, and its ``global_step`` (when a column) is larger than the previous row's.
-
-    :param path: the CSV file.
-    :param columns: the exact header.
-    :param integer_columns: columns that hold integers.
     :param require_rows: a header without rows is a problem (an evaluation log must have evaluations).
-    :param optional_columns: columns whose cells may be empty (read as NaN: a quantity that does not apply).
     :return: the valid rows and the problems (an empty list when the whole file is sound).
     """
-    empty = pd.DataFrame(columns=list(columns))
-    try:
-        lines = path.read_text(errors="replace").splitlines(keepends=True)
-    except FileNotFoundError:
-        return empty, [RowProblem(path, 0, "missing")]
-    except OSError as error:
-        return empty, [RowProblem(path, 0, f"unreadable ({error})")]
-    if not lines:
-        return empty, [RowProblem(path, 0, "empty (not even a header)")]
-    header = tuple(lines[0].rstrip("\r\n").split(","))
-    if header != tuple(columns):
-        return empty, [RowProblem(path, 1, f"header is {','.join(header)!r}, expected {','.join(columns)!r}")]
-    rows: list[list[float | int]] = []
-    problems: list[RowProblem] = []
-    last_step = None
-    for number, line in enumerate(lines[1:], start=2):
-        reason = None
-        fields = line.rstrip("\r\n").split(",")
-        if not line.endswith(("\n", "\r")):
-            reason = f"row {line!r} is cut off (no line break): the file was truncated while being written"
-        elif len(fields) != len(columns):
-            reason = f"{len(fields)} fields, expected {len(columns)} ({','.join(columns)})"
-        else:
-            values, reason = _parse_row(fields, columns, integer_columns, optional_columns)
-            step = values[columns.index("global_step")] if reason is None and "global_step" in columns else None
-            if step is not None and last_step is not None and step <= last_step:
-                reason = f"global_step {step} does not come after the previous row's {last_step}"
-        if reason is None:
-            rows.append(values)
-            last_step = step
-        else:
-            problems.append(RowProblem(path, number, reason))
-    if require_rows and not rows and not problems:
+    read = read_strict_rows(path, columns, integer_columns=integer_columns, optional_columns=optional_columns)
+    problems = list(read.problems)
+    if require_rows and read.header_line and read.num_lines == 1:
         problems.append(RowProblem(path, 1, "header only: no rows"))
-    frame = pd.DataFrame(rows, columns=list(columns)) if rows else empty
+    frame = pd.DataFrame(read.rows, columns=list(columns)) if read.rows else pd.DataFrame(columns=list(columns))
     return frame, problems
-
-
-def _parse_row(
-    fields: Sequence[str], columns: Sequence[str], integer_columns: Sequence[str], optional_columns: Sequence[str]
-) -> tuple[list[float | int], str | None]:
-    values: list[float | int] = []
-    for column, raw in zip(columns, fields, strict=True):
-        if raw == "" and column in optional_columns:
-            values.append(np.nan)
-            continue
-        try:
-            value = int(raw) if column in integer_columns else float(raw)
-        except ValueError:
-            return values, f"{column} is {raw!r}, not {'an integer' if column in integer_columns else 'a number'}"
-        if not np.isfinite(value):
-            return values, f"{column} is {raw!r}, not a finite number"
-        values.append(value)
-    return values, None
 
 
 def check_evaluations(run_dir: Path) -> tuple[pd.DataFrame, list[RowProblem]]:
     """The run's valid evaluation rows and the problems of its ``evaluations.csv`` (see :func:`read_strict_csv`)."""
-    return read_strict_csv(run_dir / "evaluations.csv", EVALUATIONS_HEADER, ("global_step", "num_episodes"))
+    return read_strict_csv(run_dir / EVALUATIONS_LOG.name, EVALUATIONS_HEADER, EVALUATIONS_LOG.integer_columns)
 
 
 def load_evaluations(run_dir: Path) -> pd.DataFrame:
@@ -474,7 +413,7 @@ FLOOR_TOLERANCE = 1e-3
 def check_entropy(run_dir: Path) -> tuple[pd.DataFrame, list[RowProblem]]:
     """The run's valid ``entropy.csv`` rows and the problems of that file (see :func:`read_strict_csv`)."""
     return read_strict_csv(
-        run_dir / "entropy.csv", ENTROPY_HEADER, require_rows=False, optional_columns=ENTROPY_HEADER[1:]
+        run_dir / ENTROPY_LOG.name, ENTROPY_HEADER, require_rows=False, optional_columns=ENTROPY_LOG.optional_columns
     )
 
 

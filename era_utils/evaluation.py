@@ -20,6 +20,7 @@ import numpy as np
 from era_utils.checkpoints import CheckpointError, atomic_save
 from era_utils.dependencies import AGENTS_INSTALL, require
 from era_utils.envs import episode_returns, make_env
+from era_utils.run_files import POLICY_FILE, POLICY_META_FILE, POLICY_OBS_NORM_FILE
 
 require("stable_baselines3", AGENTS_INSTALL, "era_utils.evaluation (the agents' policy files)")
 from stable_baselines3.common.policies import BasePolicy  # noqa: E402 - after the check that SB3 exists
@@ -35,9 +36,6 @@ __all__ = [
     "save_policy",
 ]
 
-POLICY_FILE = "policy.pt"
-POLICY_META_FILE = "checkpoint.json"
-POLICY_OBS_NORM_FILE = "obs_normalizer.npz"
 
 # load_policy imports the class that checkpoint.json names: only from these packages.
 _POLICY_PACKAGES = ("era_policies.", "stable_baselines3.", "sb3_contrib.")

@@ -16,7 +16,6 @@ existing directory; ``--resume`` continues one where its checkpoint left off, dr
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -41,7 +40,20 @@ from era_utils.checkpoints import (
     save_run_checkpoint,
 )
 from era_utils.dependencies import AGENTS_INSTALL, require
-from era_utils.run_files import ENTROPY_HEADER, EPISODES_HEADER, EVALUATIONS_HEADER
+from era_utils.locks import DirectoryLock, DirectoryLockedError
+from era_utils.run_files import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    ENTROPY_HEADER,
+    ENTROPY_LOG,
+    EPISODES_HEADER,
+    EPISODES_LOG,
+    EVALUATIONS_HEADER,
+    EVALUATIONS_LOG,
+    RUN_LOGS,
+    CSVLog,
+    RunLog,
+)
 
 tyro = require("tyro", AGENTS_INSTALL, "era_utils.runs (the agents' command lines)")
 require("tensorboard", AGENTS_INSTALL, "era_utils.runs (the agents' TensorBoard logs)")
@@ -66,11 +78,6 @@ __all__ = [
     "select_device",
     "start_run",
 ]
-
-CONFIG_FILE = "config.json"
-CHECKPOINT_FILE = "checkpoint.pt"
-
-_LOGS = {"episodes.csv": EPISODES_HEADER, "evaluations.csv": EVALUATIONS_HEADER, "entropy.csv": ENTROPY_HEADER}
 
 # Flags that --resume may change (a larger budget; how the continuation is displayed and run) and flags it sets itself.
 _RESUME_MAY_CHANGE = ("total_timesteps", "progress", "cuda")
@@ -186,7 +193,7 @@ def parse_args(cls: type[ArgsT], args: Sequence[str] | None = None) -> ArgsT:
         parsed.check()
         if isinstance(parsed, ExperimentArgs):
             check_run_directory(parsed)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, DirectoryLockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from err
     return parsed
@@ -213,6 +220,8 @@ def check_run_directory(args: ExperimentArgs) -> None:
         return
     _resumed_args(args)
     check_checkpoint_file(Path(args.resume) / CHECKPOINT_FILE)
+    with DirectoryLock(args.resume, purpose="--resume"):
+        pass  # another process resuming this run refuses this one
 
 
 def _jsonable(value: Any) -> Any:
@@ -316,20 +325,26 @@ def start_run(args: ArgsT) -> tuple[Run, ArgsT, dict[str, Any] | None]:
             run_dir.mkdir()
         except FileExistsError as err:
             raise FileExistsError(_existing_run_message(run_dir)) from err
+        lock = DirectoryLock(run_dir, purpose="training").acquire()
         _write_config(run_dir, args)
-        return Run(run_dir, args), args, None
+        return Run(run_dir, args, lock=lock), args, None
 
     args = _resumed_args(args)
     run_dir = Path(args.resume)
-    checkpoint = load_run_checkpoint(run_dir / CHECKPOINT_FILE)
-    step = checkpoint["global_step"]
-    # Read every log before changing any, so that a malformed one leaves the run as it was.
-    kept = {name: _rows_up_to(run_dir / name, header, step) for name, header in _LOGS.items()}
-    for name, rows in kept.items():
-        if rows is not None:
-            atomic_save(run_dir / name, lambda file, rows=rows: file.write("".join(rows).encode()))
-    _write_config(run_dir, args)  # a raised --total-timesteps is what the next resume compares against
-    return Run(run_dir, args, resume_step=step), args, checkpoint
+    lock = DirectoryLock(run_dir, purpose="--resume").acquire()
+    try:
+        checkpoint = load_run_checkpoint(run_dir / CHECKPOINT_FILE)
+        step = checkpoint["global_step"]
+        # Read every log before changing any, so that a malformed one leaves the run as it was.
+        kept = {log.name: _rows_up_to(run_dir, log, step) for log in RUN_LOGS}
+        for name, rows in kept.items():
+            if rows is not None:
+                atomic_save(run_dir / name, lambda file, rows=rows: file.write("".join(rows).encode()))
+        _write_config(run_dir, args)  # a raised --total-timesteps is what the next resume compares against
+        return Run(run_dir, args, resume_step=step, lock=lock), args, checkpoint
+    except BaseException:
+        lock.release()
+        raise
 
 
 def _write_config(run_dir: Path, args: Any) -> None:
@@ -337,57 +352,24 @@ def _write_config(run_dir: Path, args: Any) -> None:
     atomic_save(run_dir / CONFIG_FILE, lambda file: file.write(text.encode()))
 
 
-def _rows_up_to(path: Path, header: Sequence[str], step: int) -> list[str] | None:
-    """The lines of a run's CSV log up to ``global_step <= step`` (``None`` if the file does not exist).
+def _rows_up_to(run_dir: Path, log: RunLog, step: int) -> list[str] | None:
+    """The lines of a run's CSV log up to ``global_step <= step`` (``None`` if the file does not exist), read with the
+    strict rule of :func:`era_utils.run_files.read_strict_rows`.
 
-    A malformed last line is what a kill during a write leaves, and is dropped; a malformed line elsewhere means the
-    file was edited or belongs to something else, and is refused.
+    A last row cut off without its line break is what a kill during a write leaves, and is dropped; any other invalid
+    line means the file was edited or belongs to something else, and is refused.
     """
+    path = run_dir / log.name
     if not path.exists():
         return None
-    lines = path.read_text().splitlines(keepends=True)
-    if not lines or next(csv.reader([lines[0]])) != list(header):
-        raise CheckpointError(f"{path}: expected the header {','.join(header)}; it is not this run's log")
-    kept = [lines[0]]
-    for number, line in enumerate(lines[1:], start=2):
-        fields = next(csv.reader([line]), [])
-        try:
-            row_step = float(fields[0]) if len(fields) == len(header) and line.endswith("\n") else None
-        except ValueError:
-            row_step = None
-        if row_step is None:
-            if number == len(lines):
-                continue
-            raise CheckpointError(f"{path}, line {number}: malformed row {line.rstrip()!r}; the run was not resumed")
-        if row_step <= step:
-            kept.append(line)
-    return kept
-
-
-class CSVLog:
-    """A CSV file written row by row with line buffering, so that an interrupted run keeps every row so far.
-
-    :param path: the file.
-    :param header: column names, written first unless appending to an existing file.
-    :param append: continue an existing file (a resumed run).
-    """
-
-    def __init__(self, path: str | Path, header: Sequence[str], append: bool = False) -> None:
-        exists = append and Path(path).exists()
-        self._file = open(path, "a" if exists else "w", newline="", buffering=1)  # closed in close()
-        self._writer = csv.writer(self._file)
-        if not exists:
-            self._writer.writerow(header)
-
-    def write(self, row: Sequence[object]) -> None:
-        self._writer.writerow(row)
-
-    def flush(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
+    read = log.read(run_dir)
+    for problem in read.problems:
+        if read.cut_off and problem.line == read.num_lines > 1:
+            continue
+        if problem.line <= 1:
+            raise CheckpointError(f"{problem}; it is not this run's log, so the run was not resumed")
+        raise CheckpointError(f"{problem}; the run was not resumed")
+    return [read.header_line, *(line for row, line in zip(read.rows, read.lines, strict=True) if row[0] <= step)]
 
 
 def _number(value: Any) -> float | str:
@@ -402,10 +384,14 @@ class Run:
     :param args: the run's settings (an :class:`ExperimentArgs`).
     :param resume_step: the checkpoint's ``global_step`` when resuming: TensorBoard events after it are purged and
         the CSV logs are appended to.
+    :param lock: the run directory's lock, released by :meth:`close`.
     """
 
-    def __init__(self, run_dir: Path, args: Any, resume_step: int | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, args: Any, resume_step: int | None = None, lock: DirectoryLock | None = None
+    ) -> None:
         self.run_dir = Path(run_dir)
+        self._lock = lock
         self.start_step = resume_step or 0
         config = dataclasses.asdict(args)
         if args.track:
@@ -427,7 +413,7 @@ class Run:
         if not resuming:
             rows = "\n".join(f"|{key}|{value}|" for key, value in config.items())
             self.writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{rows}")
-        self._logs = {name: CSVLog(self.run_dir / name, header, append=resuming) for name, header in _LOGS.items()}
+        self._logs = {log.name: CSVLog(self.run_dir / log.name, log.header, append=resuming) for log in RUN_LOGS}
         self.start_time = time.time()
 
     def scalars(self, values: dict[str, Any], step: int) -> None:
@@ -438,13 +424,13 @@ class Run:
     def episode(self, step: int, episodic_return: float, episodic_length: int) -> None:
         """A finished training episode: ``charts/episodic_return``/``_length`` and a row of ``episodes.csv``."""
         self.scalars({"charts/episodic_return": episodic_return, "charts/episodic_length": episodic_length}, step)
-        self._logs["episodes.csv"].write([step, float(episodic_return), int(episodic_length)])
+        self._logs[EPISODES_LOG.name].write([step, float(episodic_return), int(episodic_length)])
 
     def evaluation(self, step: int, returns: np.ndarray) -> None:
         """Deterministic evaluation returns: ``eval/*`` scalars and a row of ``evaluations.csv``."""
         mean, std = float(np.mean(returns)), float(np.std(returns))
         self.scalars({"eval/mean_return": mean, "eval/std_return": std}, step)
-        self._logs["evaluations.csv"].write([step, mean, std, len(returns)])
+        self._logs[EVALUATIONS_LOG.name].write([step, mean, std, len(returns)])
 
     def entropy(
         self,
@@ -472,7 +458,7 @@ class Run:
             {f"entropy/{name}": value for name, value in zip(ENTROPY_HEADER[1:], row, strict=True) if value != ""},
             step,
         )
-        self._logs["entropy.csv"].write([step, *row])
+        self._logs[ENTROPY_LOG.name].write([step, *row])
 
     def steps_per_second(self, step: int) -> float:
         """Steps per second since this process started the run (or resumed it)."""
@@ -494,6 +480,8 @@ class Run:
         for log in self._logs.values():
             log.close()
         self.writer.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
 def capture_rng_state() -> dict[str, Any]:

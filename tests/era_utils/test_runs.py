@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from era_utils.checkpoints import CheckpointError
+from era_utils.locks import LOCK_FILE, DirectoryLockedError
 from era_utils.runs import (
     CHECKPOINT_FILE,
     ENTROPY_HEADER,
@@ -215,7 +216,21 @@ def test_resume_refuses_a_malformed_row_inside_a_log_and_changes_nothing(tmp_pat
     lines.insert(2, "garbage\n")
     (run_dir / "evaluations.csv").write_text("".join(lines))
     before = snapshot(run_dir)
-    with pytest.raises(CheckpointError, match=r"evaluations\.csv, line 3: malformed row 'garbage'"):
+    with pytest.raises(CheckpointError, match=r"evaluations\.csv:3: 1 fields, expected 4"):
+        start_run(Args(resume=str(run_dir)))
+    assert snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [("3,nan,0.0,1\n", "mean_return is 'nan', not a finite number"), ("1,1.0,0.0,1\n", "does not come after")],
+)
+def test_resume_reads_the_logs_with_the_aggregations_strict_rule(tmp_path: Path, row: str, reason: str) -> None:
+    run_dir = run_to(tmp_path, range(1, 3), checkpoint_at=2)
+    with open(run_dir / "evaluations.csv", "a") as file:
+        file.write(row)
+    before = snapshot(run_dir)
+    with pytest.raises(CheckpointError, match=rf"evaluations\.csv:4: .*{reason}"):
         start_run(Args(resume=str(run_dir)))
     assert snapshot(run_dir) == before
 
@@ -323,6 +338,37 @@ def test_resume_of_a_foreign_checkpoint_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"checkpoint\.pt is a PyTorch file but not a training checkpoint"):
         start_run(Args(resume=str(run_dir)))
     assert snapshot(run_dir) == before
+
+
+# ---------------------------------------------------------------------------------------------------- locks
+
+
+def test_a_second_resume_of_a_run_in_use_exits_2_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = run_to(tmp_path, range(1, 5), checkpoint_at=2)
+    first, _, _ = start_run(Args(resume=str(run_dir)))
+    before = snapshot(run_dir)
+    with pytest.raises(SystemExit) as excinfo:
+        parse_args(Args, ["--resume", str(run_dir)])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {run_dir} is in use by process {os.getpid()}" in err and "(--resume)" in err
+    with pytest.raises(DirectoryLockedError):
+        start_run(Args(resume=str(run_dir)))
+    assert snapshot(run_dir) == before
+    first.close()
+    assert not (run_dir / LOCK_FILE).exists()
+    start_run(Args(resume=str(run_dir)))[0].close()  # free once the first has finished
+
+
+def test_a_new_run_holds_its_directory_until_closed(tmp_path: Path) -> None:
+    run, _, _ = start_run(new_args(tmp_path))
+    run.save_checkpoint({"global_step": 1})
+    with pytest.raises(DirectoryLockedError, match="in use by"):
+        start_run(Args(resume=str(run.run_dir)))
+    run.close()
+    start_run(Args(resume=str(run.run_dir)))[0].close()
 
 
 # ------------------------------------------------------------------------------------- RNG states, signals
