@@ -29,4 +29,4 @@ demo: install
 	$(VENV_PYTHON) agents/ppo_era.py --env-id HalfCheetah-v5 --total-timesteps 60000 --eval-every 20000
 
 test: install
-	$(VENV_PYTHON) -m pytest
+	$(VENV_PYTHON) -m pytest -n 2

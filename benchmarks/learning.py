@@ -57,6 +57,7 @@ from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, u
 from benchmarks.report import NOT_RECORDED
 from benchmarks.suites import PYTHON_PLACEHOLDER, SUITES, Job, Suite
 from era_utils.dependencies import MissingDependencyError
+from era_utils.locks import DirectoryLock, DirectoryLockedError
 
 DONE_FILE = "DONE"
 SET_ASIDE_FILE = "SET_ASIDE"
@@ -408,6 +409,23 @@ def make_backend(args: Args) -> Backend:
     return LocalBackend(args.jobs)
 
 
+def report_results(
+    suite: Suite,
+    jobs: Sequence[Job],
+    results_dir: Path,
+    args: Args,
+    command: str,
+    commit: str,
+    wall_time_s: float | None,
+) -> None:
+    """Hand the jobs that count (and those marked ``DONE`` that cannot count) to :func:`report.write_results`."""
+    states = {job: inspect_job(job) for job in jobs}
+    completed = {job: read_done_marker(job.job_dir) for job, state in states.items() if state.status == "done"}
+    left_out = {job: str(state.reason) for job, state in states.items() if state.status == "invalid"}
+    statistics = report.Statistics(args.last_k_evals, args.bootstrap_reps, args.bootstrap_seed, args.confidence)
+    report.write_results(suite, jobs, completed, left_out, results_dir, statistics, command, commit, wall_time_s)
+
+
 def run_benchmark(args: Args, suite: Suite, command: str, console: Console | None = None) -> int:
     """Run the suite's unfinished jobs (unless ``aggregate_only``), then aggregate; 1 if any job failed, else 0."""
     args.check()
@@ -419,9 +437,13 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
         print_plan(jobs, args.python, console)
         return 0
     commit = git_commit()
-    failed: list[JobResult] = []
-    wall_time_s = None
-    if not args.aggregate_only:
+    if args.aggregate_only:  # reads the runs and moves nothing, so it may look at a suite that is running
+        report_results(suite, jobs, results_dir, args, command, commit, wall_time_s=None)
+        console.print(f"Results in {results_dir}")
+        return 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # A second runner on the same runs would take the first one's live jobs for interrupted ones and set them aside.
+    with DirectoryLock(out_dir, purpose=f"benchmarks.learning --suite {suite.name}"):
         pending = [job for job in jobs if not is_complete(job)]
         console.print(f"Suite {suite.name}: {len(jobs) - len(pending)} of {len(jobs)} jobs already done.")
         threads = args.threads_per_job or max(1, (os.cpu_count() or 1) // args.jobs)
@@ -431,12 +453,8 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
         start = time.monotonic()
         results = run_jobs(pending, runner, make_backend(args), console)
         wall_time_s = time.monotonic() - start
-        failed = [result for result in results if result.problem is not None]
-    states = {job: inspect_job(job) for job in jobs}
-    completed = {job: read_done_marker(job.job_dir) for job, state in states.items() if state.status == "done"}
-    left_out = {job: str(state.reason) for job, state in states.items() if state.status == "invalid"}
-    statistics = report.Statistics(args.last_k_evals, args.bootstrap_reps, args.bootstrap_seed, args.confidence)
-    report.write_results(suite, jobs, completed, left_out, results_dir, statistics, command, commit, wall_time_s)
+        report_results(suite, jobs, results_dir, args, command, commit, wall_time_s)
+    failed = [result for result in results if result.problem is not None]
     console.print(f"Results in {results_dir}")
     if failed:
         console.print(f"[red]{len(failed)} job(s) failed[/]; see their stdout.log. Rerun to retry them.")
@@ -462,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_benchmark(args, SUITES[args.suite], command)
     except KeyboardInterrupt:
         return 130
-    except (BackendError, MissingDependencyError) as error:
+    except (BackendError, DirectoryLockedError, MissingDependencyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
