@@ -58,11 +58,10 @@ from benchmarks.report import NOT_RECORDED
 from benchmarks.suites import PYTHON_PLACEHOLDER, SUITES, Job, Suite
 from era_utils.dependencies import MissingDependencyError
 from era_utils.locks import DirectoryLock, DirectoryLockedError
+from era_utils.run_files import CHECKPOINT_FILE
 
 DONE_FILE = "DONE"
 SET_ASIDE_FILE = "SET_ASIDE"
-CHECKPOINT_FILE = "checkpoint.pt"
-"""The checkpoint an agent writes into its run directory (era_utils' ``Run.save_checkpoint``)."""
 
 SuiteName = Literal["quick", "cpu", "ablation", "gpu", "paper"]
 """The keys of :data:`benchmarks.suites.SUITES` (a Literal, so that ``--help`` lists them)."""
