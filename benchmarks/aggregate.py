@@ -60,6 +60,7 @@ __all__ = [
     "mean",
     "normalize",
     "read_strict_csv",
+    "resample_strata",
     "run_table",
     "save_curves_plot",
     "save_summary_plot",
@@ -69,8 +70,6 @@ __all__ = [
 
 RUN_KEYS = ("group", "task", "algorithm", "seed")
 """Columns that identify one training run."""
-
-"""Columns of an agent's ``evaluations.csv`` (the agents' output contract)."""
 
 AGGREGATE_TASK = "Aggregate"
 """Task label of the rows that aggregate all tasks of a group."""
@@ -110,6 +109,32 @@ class Estimate(NamedTuple):
     hi: float | np.ndarray
 
 
+def resample_strata(strata: Sequence[ArrayLike], reps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of all strata pooled, and ``reps`` stratified bootstrap resamples of them.
+
+    Each resample draws, within every stratum (task), as many runs as it has, with replacement, and pools the draws:
+    every task keeps its number of runs in every resample.
+
+    :param strata: one array per task, shape ``(runs_in_task, ...)``; trailing axes (e.g. a step grid) are kept.
+    :param reps: number of bootstrap resamples.
+    :param rng: the generator the draws come from (the strata are drawn in order, so equal generators give equal
+        resamples).
+    :return: the pooled runs, shape ``(total_runs, ...)``, and the resamples, shape ``(reps, total_runs, ...)``.
+    """
+    arrays = [np.asarray(stratum, dtype=float) for stratum in strata]
+    if not arrays or any(len(a) == 0 for a in arrays):
+        raise ValueError("every stratum needs at least one run.")
+    resampled = np.concatenate([a[rng.integers(0, len(a), size=(reps, len(a)))] for a in arrays], axis=1)
+    return np.concatenate(arrays, axis=0), resampled
+
+
+def _percentile_interval(bootstrap: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` percentiles over the resamples (axis 0)."""
+    tail = 50.0 * (1.0 - confidence)
+    lo, hi = np.percentile(bootstrap, [tail, 100.0 - tail], axis=0)
+    return lo, hi
+
+
 def stratified_bootstrap_ci(
     strata: Sequence[ArrayLike],
     statistic: Statistic = iqm,
@@ -127,16 +152,9 @@ def stratified_bootstrap_ci(
     :return: the statistic on the observed runs and the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``
         percentiles of its bootstrap distribution.
     """
-    arrays = [np.asarray(stratum, dtype=float) for stratum in strata]
-    if not arrays or any(len(a) == 0 for a in arrays):
-        raise ValueError("every stratum needs at least one run.")
-    rng = np.random.default_rng(seed)
-    # Resample run indices within each stratum, then pool: shape (reps, total_runs, ...).
-    resampled = np.concatenate([a[rng.integers(0, len(a), size=(reps, len(a)))] for a in arrays], axis=1)
-    bootstrap = statistic(resampled, axis=1)
-    tail = 50.0 * (1.0 - confidence)
-    lo, hi = np.percentile(bootstrap, [tail, 100.0 - tail], axis=0)
-    point = statistic(np.concatenate(arrays, axis=0), axis=0)
+    pooled, resampled = resample_strata(strata, reps, np.random.default_rng(seed))
+    lo, hi = _percentile_interval(statistic(resampled, axis=1), confidence)
+    point = statistic(pooled, axis=0)
     return Estimate(*(v.item() if np.ndim(v) == 0 else v for v in (point, lo, hi)))
 
 
@@ -519,19 +537,10 @@ def bootstrap_difference_ci(
 ) -> Estimate:
     """Percentile bootstrap CI of mean(a) - mean(b), resampling runs within each task (stratum) of each sample."""
     rng = np.random.default_rng(seed)
-
-    def resampled_means(strata: Sequence[ArrayLike]) -> tuple[float, np.ndarray]:
-        arrays = [np.asarray(stratum, dtype=float) for stratum in strata]
-        if not arrays or any(len(a) == 0 for a in arrays):
-            raise ValueError("every stratum needs at least one run.")
-        draws = np.concatenate([a[rng.integers(0, len(a), size=(reps, len(a)))] for a in arrays], axis=1)
-        return float(np.concatenate(arrays).mean()), draws.mean(axis=1)
-
-    point_a, boot_a = resampled_means(strata_a)
-    point_b, boot_b = resampled_means(strata_b)
-    tail = 50.0 * (1.0 - confidence)
-    lo, hi = np.percentile(boot_a - boot_b, [tail, 100.0 - tail])
-    return Estimate(point_a - point_b, float(lo), float(hi))
+    pooled_a, resampled_a = resample_strata(strata_a, reps, rng)
+    pooled_b, resampled_b = resample_strata(strata_b, reps, rng)
+    lo, hi = _percentile_interval(resampled_a.mean(axis=1) - resampled_b.mean(axis=1), confidence)
+    return Estimate(float(pooled_a.mean()) - float(pooled_b.mean()), float(lo), float(hi))
 
 
 def paper_comparison(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -20,16 +21,38 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
-from era_utils.dependencies import require
+from era_utils.dependencies import MissingDependencyError, require
 
-__all__ = ["JOB_FILE", "LOG_FILE", "Backend", "Launch", "LocalBackend", "Outcome", "RayBackend", "execute"]
+__all__ = [
+    "JOB_FILE",
+    "LOG_FILE",
+    "RAY_INSTALL",
+    "Backend",
+    "BackendError",
+    "Launch",
+    "LocalBackend",
+    "Outcome",
+    "RayBackend",
+    "check_reachable",
+    "execute",
+    "import_ray",
+]
 
 JOB_FILE = "job.json"
 LOG_FILE = "stdout.log"
 STOP_GRACE_S = 30.0
 """Seconds between SIGTERM (the agents save a checkpoint and exit) and SIGKILL."""
+RAY_INSTALL = 'pip install "era-policies[distributed]"'
+CONNECT_TIMEOUT_S = 10.0
+"""How long ``--address`` may take to accept a TCP connection before the runner gives up (Ray itself retries for
+minutes, printing connection warnings)."""
+
+
+class BackendError(RuntimeError):
+    """The backend cannot start; the message names the flag and what to do."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +187,42 @@ class LocalBackend:
             return not self._stopping
 
 
+def import_ray() -> ModuleType:
+    """Import Ray for ``--backend ray``; a missing or broken install is a :class:`MissingDependencyError` that says
+    how to (re)install it."""
+    try:
+        return require("ray", install=RAY_INSTALL, purpose="--backend ray")
+    except MissingDependencyError:
+        raise
+    except Exception as error:  # installed but broken: a half-finished upgrade, a binary built for another Python
+        raise MissingDependencyError(
+            f"--backend ray: 'ray' is installed but fails to import ({type(error).__name__}: {error}). "
+            f"Reinstall it: pip uninstall -y ray && {RAY_INSTALL}"
+        ) from error
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise :class:`BackendError` unless something accepts TCP connections at ``--address`` within ``timeout_s``.
+
+    ``auto`` (a cluster started on this machine) is left to Ray, which fails at once when there is none; so are
+    addresses with a scheme other than ``ray://``.
+    """
+    if address == "auto" or ("://" in address and not address.startswith("ray://")):
+        return
+    host, separator, port = address.removeprefix("ray://").rpartition(":")
+    if not separator or not host or not port.isdigit():
+        raise BackendError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as error:
+        raise BackendError(
+            f"--address {address}: nothing accepted a connection at {host}:{port} within {timeout_s:g} s ({error}). "
+            "Start the cluster first (`ray start --head` prints its address), or leave --address out to start a "
+            "local Ray instance."
+        ) from error
+
+
 class RayBackend:
     """Ray tasks on an existing cluster (``address``) or on a local Ray instance (``address=None``).
 
@@ -174,14 +233,19 @@ class RayBackend:
     """
 
     def __init__(self, parallel: int, address: str | None, repo_root: Path) -> None:
-        self.ray = require("ray", install="pip install 'ray[default]'", purpose="--backend ray")
+        if address is not None:
+            check_reachable(address)
+        self.ray = import_ray()
         self.parallel = parallel
         if not self.ray.is_initialized():
             runtime_env = {"env_vars": {"PYTHONPATH": str(repo_root)}}
-            if address is None:
-                self.ray.init(include_dashboard=False, runtime_env=runtime_env)
-            else:
-                self.ray.init(address=address, runtime_env=runtime_env)
+            try:
+                if address is None:
+                    self.ray.init(include_dashboard=False, runtime_env=runtime_env)
+                else:
+                    self.ray.init(address=address, runtime_env=runtime_env)
+            except ConnectionError as error:
+                raise BackendError(f"--backend ray: cannot connect to a Ray cluster ({error})") from error
         self._remote = self.ray.remote(execute)
         self._in_flight: list = []
 

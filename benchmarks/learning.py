@@ -18,8 +18,9 @@ Running the suite again never deletes anything:
 - an interrupted job (no ``DONE``) continues from its checkpoint with the agent's ``--resume`` when the agent has it,
   the command is unchanged and the last attempt was not a failed resume; otherwise it is set aside and rerun.
 
-Results go to ``<results-dir>``: ``runs.csv`` (one row per completed run), ``summary.md`` (provenance, tables, runs
-left out and why), ``curves.png`` and ``summary.png``.
+Then :mod:`benchmarks.report` writes the results of the jobs that count to ``<results-dir>``: ``runs.csv`` (one row
+per completed run), ``entropy.csv``, ``paper.csv``, ``summary.md`` (provenance, tables, runs left out and why),
+``curves.png`` and ``summary.png``.
 """
 
 from __future__ import annotations
@@ -32,28 +33,35 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import pandas as pd
 import tyro
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks import aggregate
-from benchmarks.backends import JOB_FILE, LOG_FILE, Backend, Launch, LocalBackend, Outcome, RayBackend
+from benchmarks import aggregate, report
+from benchmarks.backends import (
+    JOB_FILE,
+    LOG_FILE,
+    Backend,
+    BackendError,
+    Launch,
+    LocalBackend,
+    Outcome,
+    RayBackend,
+)
 from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
+from benchmarks.report import NOT_RECORDED
 from benchmarks.suites import PYTHON_PLACEHOLDER, SUITES, Job, Suite
+from era_utils.dependencies import MissingDependencyError
+from era_utils.locks import DirectoryLock, DirectoryLockedError
+from era_utils.run_files import CHECKPOINT_FILE
 
 DONE_FILE = "DONE"
 SET_ASIDE_FILE = "SET_ASIDE"
-NOT_RECORDED = "not recorded"
-"""The commit of a run made before the runner recorded one."""
-CHECKPOINT_FILE = "checkpoint.pt"
-"""The checkpoint an agent writes into its run directory (era_utils' ``Run.save_checkpoint``)."""
 
 SuiteName = Literal["quick", "cpu", "ablation", "gpu", "paper"]
 """The keys of :data:`benchmarks.suites.SUITES` (a Literal, so that ``--help`` lists them)."""
@@ -207,17 +215,6 @@ def inspect_job(job: Job, supports_resume: Callable[[Job], bool] = lambda job: F
 def is_complete(job: Job) -> bool:
     """The job finished: ``DONE``, the same command, and sound evaluations that reach the budget."""
     return inspect_job(job).status == "done"
-
-
-def _run_commits(markers: Sequence[dict[str, object]]) -> str:
-    """The commits the completed runs were made at, with how many runs each (a resumed run counts at each of its)."""
-    counts = Counter(commit for marker in markers for commit in marker.get("commits", [NOT_RECORDED]))
-    if not counts:
-        return "none complete"
-    return ", ".join(
-        f"{commit if commit == NOT_RECORDED else f'`{commit}`'} ({_count(count, 'run')})"
-        for commit, count in sorted(counts.items())
-    )
 
 
 def read_done_marker(job_dir: Path) -> dict[str, object]:
@@ -379,206 +376,6 @@ def _describe(result: JobResult) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Provenance
-# --------------------------------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Aggregation into the results directory
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def collect_evaluations(jobs: Sequence[Job]) -> pd.DataFrame:
-    """Evaluations of the given (completed) jobs, with the run keys as columns."""
-    frames = []
-    for job in jobs:
-        evaluations = aggregate.load_evaluations(job.run_dir)
-        keys = {"group": job.group.name, "task": job.task, "algorithm": job.algorithm.label, "seed": job.seed}
-        frames.append(evaluations.assign(**keys))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def collect_entropy(jobs: Sequence[Job]) -> tuple[pd.DataFrame, list[str]]:
-    """``entropy.csv`` rows of the given runs with the run keys, and notes on runs without a readable one."""
-    frames, notes = [], []
-    for job in jobs:
-        entropy, problems = aggregate.check_entropy(job.run_dir)
-        if problems:
-            notes.append(f"`{job.group.name}/{job.run_name}`: " + "; ".join(map(str, problems[:3])))
-        if len(entropy):
-            keys = {"group": job.group.name, "task": job.task, "algorithm": job.algorithm.label, "seed": job.seed}
-            frames.append(entropy.assign(**keys))
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
-
-
-def _entropy_section(floor: pd.DataFrame, notes: Sequence[str]) -> str:
-    lines = ["", "## Entropy floor in the logged batches", ""]
-    if len(floor):
-        lines += [
-            "From each run's `entropy.csv` (one row per logged training batch; nats summed over action dimensions). "
-            "The activation guarantees every state's Gaussian entropy >= the activation target H0 + D * delta; "
-            f"'held' means no batch's minimum fell below it by more than {aggregate.FLOOR_TOLERANCE:g} nats. The "
-            "truncation gap is how far bounding the Gaussian to the action box pulled the realised entropy below "
-            "the Gaussian's.",
-            "",
-            aggregate.format_entropy_table(floor),
-        ]
-    else:
-        lines.append("No run wrote an `entropy.csv` yet.")
-    if notes:
-        lines += ["", "Runs without a readable `entropy.csv` (their scores still count):", ""]
-        lines += [f"- {note}" for note in notes]
-    return "\n".join(lines) + "\n"
-
-
-def _paper_section(comparison: pd.DataFrame, confidence: float) -> str:
-    lines = ["", "## Ours against the paper", ""]
-    if len(comparison):
-        lines += [
-            "Paper: docs/era-method.md §9. Verdict from the CI of our ERA - baseline difference: reproduces (above 0), "
-            "contradicts (below 0), too small to tell (contains 0); mixed when single tasks' CIs lie on both sides of "
-            "0 (a raw-return mean is ruled by the tasks with the largest returns); not tested when our tasks are not "
-            "the paper's. Our budgets are fractions of the paper's.",
-            "",
-            aggregate.format_paper_table(comparison, confidence),
-        ]
-    else:
-        lines.append("No group with both a baseline and its ERA variant has completed runs yet.")
-    return "\n".join(lines) + "\n"
-
-
-def write_results(
-    suite: Suite,
-    jobs: Sequence[Job],
-    results_dir: Path,
-    args: Args,
-    command: str,
-    wall_time_s: float | None,
-) -> pd.DataFrame:
-    """Aggregate the completed jobs into ``runs.csv``, ``summary.md``, ``curves.png`` and ``summary.png``.
-
-    Runs marked ``DONE`` that cannot be counted (unreadable rows, another command) are left out and listed in
-    ``summary.md`` with the reason, file and line: never dropped silently.
-
-    :return: the summary (one row per task x algorithm, plus aggregate rows).
-    """
-    results_dir.mkdir(parents=True, exist_ok=True)
-    states = {job: inspect_job(job) for job in jobs}
-    completed = [job for job in jobs if states[job].status == "done"]
-    left_out = {job: states[job].reason for job in jobs if states[job].status == "invalid"}
-    evaluations = collect_evaluations(completed)
-    stats = {"reps": args.bootstrap_reps, "confidence": args.confidence, "seed": args.bootstrap_seed}
-    summary = pd.DataFrame()
-    runs = pd.DataFrame()
-    if completed:
-        runs = aggregate.run_table(evaluations, last_k=args.last_k_evals)
-        markers = [read_done_marker(job.job_dir) for job in completed]
-        runs["wall_time_s"] = [marker["wall_time_s"] for marker in markers]
-        runs["run_dir"] = [_display_path(job.run_dir) for job in completed]
-        summary = aggregate.summarize(runs, **stats)
-        bands = aggregate.curve_bands(evaluations, **stats)
-        aggregate.save_curves_plot(bands, results_dir / "curves.png", confidence=args.confidence)
-        aggregate.save_summary_plot(summary, results_dir / "summary.png", confidence=args.confidence)
-    runs.to_csv(results_dir / "runs.csv", index=False)
-    entropy, entropy_notes = collect_entropy(completed)
-    floor = aggregate.entropy_floor_table(entropy) if len(entropy) else pd.DataFrame()
-    floor.to_csv(results_dir / "entropy.csv", index=False)
-    comparison = pd.DataFrame()
-    if completed:
-        budgets = {group.name: group.total_timesteps for group in suite.groups}
-        comparison = aggregate.paper_comparison(runs, budgets, **stats)
-    comparison.to_csv(results_dir / "paper.csv", index=False)
-    report = summary_markdown(suite, jobs, completed, left_out, summary, args, command, wall_time_s)
-    report += _entropy_section(floor, entropy_notes) + _paper_section(comparison, args.confidence)
-    (results_dir / "summary.md").write_text(report)
-    return summary
-
-
-def summary_markdown(
-    suite: Suite,
-    jobs: Sequence[Job],
-    completed: Sequence[Job],
-    left_out: dict[Job, str | None],
-    summary: pd.DataFrame,
-    args: Args,
-    command: str,
-    wall_time_s: float | None,
-) -> str:
-    """``summary.md``: provenance, method, one table per group, the runs left out and the two figures."""
-    markers = [read_done_marker(job.job_dir) for job in completed]
-    hardware = sorted({str(marker["hardware"]) for marker in markers}) or [hardware_description()]
-    finished = sorted(str(marker["finished_at"]) for marker in markers)
-    summed_minutes = sum(float(marker["wall_time_s"]) for marker in markers) / 60
-    this_run = "aggregation only" if wall_time_s is None else f"{wall_time_s / 60:.1f} min for this invocation"
-    lines = [
-        f"# Learning benchmark `{suite.name}`",
-        "",
-        suite.description,
-        "",
-        f"- **Command:** `{command}`",
-        f"- **Git commit:** `{git_commit()}` (this summary); the runs: {_run_commits(markers)}",
-        f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC"
-        + (f" (runs finished {finished[0]} to {finished[-1]})" if finished else ""),
-        f"- **Hardware:** {'; '.join(hardware)}",
-        f"- **Wall time:** {this_run}; {summed_minutes:.1f} min summed over the completed runs",
-        f"- **Runs:** {len(completed)} of {len(jobs)} complete" + _missing_note(jobs, completed),
-        "",
-        f"Final score of a run: mean return of its last {args.last_k_evals} deterministic evaluation(s). "
-        f"Intervals: {args.confidence:.0%} percentile bootstrap over seeds ({args.bootstrap_reps} resamples), "
-        "stratified by task in the aggregate rows. IQM: mean of the middle 50% of runs "
-        "(`scipy.stats.trim_mean(x, 0.25)`, as in rliable). Per-task rows are raw returns; aggregate rows are "
-        "normalised scores when every task of the group has a documented reference, otherwise raw returns.",
-    ]
-    for group in suite.groups:
-        lines += ["", f"## {group.name}: {' vs '.join(a.label for a in group.algorithms)}", ""]
-        lines.append(
-            f"{_count(len(group.tasks), 'task')}, {group.total_timesteps:,} environment steps, "
-            f"{_count(len(group.seeds), 'seed')}, "
-            f"evaluation every {group.eval_every:,} steps ({group.eval_episodes} episodes)."
-        )
-        lines.append("")
-        rows = summary[summary["group"] == group.name] if len(summary) else summary
-        lines.append(aggregate.format_summary_table(rows, args.confidence) if len(rows) else "No completed runs yet.")
-        lines += _reference_notes(group.tasks)
-    if left_out:
-        note = "Marked `DONE` but not counted (running the suite again sets them aside and reruns them):"
-        lines += ["", "## Runs left out", "", note, ""]
-        lines += [f"- `{job.group.name}/{job.run_name}`: {reason}" for job, reason in left_out.items()]
-    if completed:
-        lines += ["", "![Learning curves](curves.png)", "", "![Aggregate scores](summary.png)"]
-    return "\n".join(lines) + "\n"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _missing_note(jobs: Sequence[Job], completed: Sequence[Job]) -> str:
-    missing = [f"{job.group.name}/{job.run_name}" for job in jobs if job not in completed]
-    if not missing:
-        return ""
-    shown = ", ".join(missing[:10]) + (f", ... ({len(missing) - 10} more)" if len(missing) > 10 else "")
-    return f" (missing: {shown})"
-
-
-def _reference_notes(tasks: Sequence[str]) -> list[str]:
-    references = {task: aggregate.REFERENCE_SCORES[task] for task in tasks if task in aggregate.REFERENCE_SCORES}
-    if not references:
-        return []
-    sources = sorted({reference.source for reference in references.values()})
-    scores = ", ".join(f"{task} {reference.high:g}" for task, reference in references.items())
-    return ["", f"Normalisation references: {scores}. Source: {'; '.join(sources)}."]
-
-
-def _display_path(path: Path) -> str:
-    """Paths inside the repository are shown relative to it, so results do not leak a machine's layout."""
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -611,6 +408,23 @@ def make_backend(args: Args) -> Backend:
     return LocalBackend(args.jobs)
 
 
+def report_results(
+    suite: Suite,
+    jobs: Sequence[Job],
+    results_dir: Path,
+    args: Args,
+    command: str,
+    commit: str,
+    wall_time_s: float | None,
+) -> None:
+    """Hand the jobs that count (and those marked ``DONE`` that cannot count) to :func:`report.write_results`."""
+    states = {job: inspect_job(job) for job in jobs}
+    completed = {job: read_done_marker(job.job_dir) for job, state in states.items() if state.status == "done"}
+    left_out = {job: str(state.reason) for job, state in states.items() if state.status == "invalid"}
+    statistics = report.Statistics(args.last_k_evals, args.bootstrap_reps, args.bootstrap_seed, args.confidence)
+    report.write_results(suite, jobs, completed, left_out, results_dir, statistics, command, commit, wall_time_s)
+
+
 def run_benchmark(args: Args, suite: Suite, command: str, console: Console | None = None) -> int:
     """Run the suite's unfinished jobs (unless ``aggregate_only``), then aggregate; 1 if any job failed, else 0."""
     args.check()
@@ -621,20 +435,25 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
     if args.dry_run:
         print_plan(jobs, args.python, console)
         return 0
-    failed: list[JobResult] = []
-    wall_time_s = None
-    if not args.aggregate_only:
+    commit = git_commit()
+    if args.aggregate_only:  # reads the runs and moves nothing, so it may look at a suite that is running
+        report_results(suite, jobs, results_dir, args, command, commit, wall_time_s=None)
+        console.print(f"Results in {results_dir}")
+        return 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # A second runner on the same runs would take the first one's live jobs for interrupted ones and set them aside.
+    with DirectoryLock(out_dir, purpose=f"benchmarks.learning --suite {suite.name}"):
         pending = [job for job in jobs if not is_complete(job)]
         console.print(f"Suite {suite.name}: {len(jobs) - len(pending)} of {len(jobs)} jobs already done.")
         threads = args.threads_per_job or max(1, (os.cpu_count() or 1) // args.jobs)
         runner = Runner(
-            args.python, job_environment(threads), args.job_timeout_s, threads, hardware_description(), git_commit()
+            args.python, job_environment(threads), args.job_timeout_s, threads, hardware_description(), commit
         )
         start = time.monotonic()
         results = run_jobs(pending, runner, make_backend(args), console)
         wall_time_s = time.monotonic() - start
-        failed = [result for result in results if result.problem is not None]
-    write_results(suite, jobs, results_dir, args, command, wall_time_s)
+        report_results(suite, jobs, results_dir, args, command, commit, wall_time_s)
+    failed = [result for result in results if result.problem is not None]
     console.print(f"Results in {results_dir}")
     if failed:
         console.print(f"[red]{len(failed)} job(s) failed[/]; see their stdout.log. Rerun to retry them.")
@@ -654,12 +473,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # Treat SIGTERM like Ctrl-C so that a killed runner also stops its agents instead of orphaning them.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     command = shlex.join(["python", "-m", "benchmarks.learning", *argv])
     try:
         return run_benchmark(args, SUITES[args.suite], command)
     except KeyboardInterrupt:
         return 130
+    except (BackendError, DirectoryLockedError, MissingDependencyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 from torch import nn
 
 from era_utils.envs import make_env
-from era_utils.experiment import EPISODES_HEADER, EVALUATIONS_HEADER, CSVLog
+from era_utils.experiment import CSVLog
+from era_utils.run_files import CONFIG_FILE, EPISODES_HEADER, EPISODES_LOG, EVALUATIONS_HEADER, EVALUATIONS_LOG
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 EVAL_SEED_OFFSET = 10_000
@@ -251,15 +252,15 @@ def train(args: Args) -> Path:
         # Like the agents: a new run never writes into an earlier one (its CSVs and events would be mixed or lost).
         raise FileExistsError(f"{run_dir} already exists; choose another --run-name (this script has no --resume)")
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(args), indent=2, default=str))
+    (run_dir / CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(args), indent=2, default=str))
     device = "cuda" if args.cuda and torch.cuda.is_available() else "cpu"
     train_env, eval_env = make_envs(args)
     model = build_model(args, train_env, device)
     model.set_logger(configure(str(run_dir), ["stdout", "tensorboard"]))
     callbacks = CallbackList(
         [
-            EpisodeLogger(run_dir / "episodes.csv"),
-            PeriodicEvaluation(eval_env, run_dir / "evaluations.csv", args.eval_every, args.eval_episodes),
+            EpisodeLogger(run_dir / EPISODES_LOG.name),
+            PeriodicEvaluation(eval_env, run_dir / EVALUATIONS_LOG.name, args.eval_every, args.eval_episodes),
         ]
     )
     model.learn(total_timesteps=args.total_timesteps, callback=callbacks, progress_bar=args.progress)

@@ -110,6 +110,38 @@ def test_bootstrap_needs_runs_in_every_stratum():
         stratified_bootstrap_ci([[1.0], []])
 
 
+def _reference_resample(strata: list[list[float]], reps: int, rng: np.random.Generator) -> list[list[float]]:
+    """The stratified bootstrap written out one resample and one stratum at a time (the draws' order is the
+    generator's: all resamples of the first stratum, then of the next)."""
+    draws = [rng.integers(0, len(stratum), size=(reps, len(stratum))) for stratum in strata]
+    return [
+        [float(stratum[i]) for stratum, indices in zip(strata, draws, strict=True) for i in indices[rep]]
+        for rep in range(reps)
+    ]
+
+
+def test_stratified_bootstrap_ci_is_the_percentile_interval_of_the_written_out_resamples():
+    strata = [[1.0, 5.0, 2.0, 8.0], [10.0, 30.0, 20.0]]
+    resamples = _reference_resample(strata, 300, np.random.default_rng(3))
+    expected = np.percentile([stats.trim_mean(resample, 0.25) for resample in resamples], [5.0, 95.0])
+    estimate = stratified_bootstrap_ci(strata, iqm, reps=300, confidence=0.9, seed=3)
+    assert estimate.point == pytest.approx(stats.trim_mean(strata[0] + strata[1], 0.25))
+    assert (estimate.lo, estimate.hi) == pytest.approx(tuple(expected), rel=1e-12)
+
+
+def test_bootstrap_difference_ci_resamples_both_samples_from_one_generator():
+    era, baseline = [[2.0, 2.5, 1.0], [7.0, 9.0]], [[1.0, 0.5, 1.5], [8.0, 6.0]]
+    rng = np.random.default_rng(11)
+    era_means = [np.mean(resample) for resample in _reference_resample(era, 400, rng)]
+    baseline_means = [np.mean(resample) for resample in _reference_resample(baseline, 400, rng)]
+    expected = np.percentile(np.subtract(era_means, baseline_means), [2.5, 97.5])
+    estimate = aggregate.bootstrap_difference_ci(era, baseline, reps=400, confidence=0.95, seed=11)
+    assert estimate.point == pytest.approx(np.mean(era[0] + era[1]) - np.mean(baseline[0] + baseline[1]))
+    assert (estimate.lo, estimate.hi) == pytest.approx(tuple(expected), rel=1e-12)
+    with pytest.raises(ValueError, match="at least one run"):
+        aggregate.bootstrap_difference_ci(era, [[1.0], []])
+
+
 # --- per-run scores and normalisation --------------------------------------------------------------------------------
 
 

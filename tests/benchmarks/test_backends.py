@@ -1,9 +1,11 @@
-"""The local backend stops its agents at once when the runner is interrupted (Ctrl-C, or SIGTERM turned into one)."""
+"""Backends: the local one stops its agents at once when the runner is interrupted (Ctrl-C, or SIGTERM turned into
+one); Ray's errors (a broken install, an address where nothing listens) say what to do, within a bounded time."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.backends import Launch, LocalBackend
+from benchmarks import learning
+from benchmarks.backends import RAY_INSTALL, BackendError, Launch, LocalBackend, check_reachable, import_ray
+from era_utils.dependencies import MissingDependencyError
 
 # An agent stand-in: writes a marker when it receives SIGTERM (as the agents checkpoint then), else sleeps a minute.
 AGENT = """
@@ -53,3 +57,54 @@ def test_an_interrupt_while_waiting_stops_the_running_agents_instead_of_waiting_
     assert time.monotonic() - start < 30, "the backend waited for the agents to finish on their own"
     for name in "ab":  # each agent got SIGTERM, the signal on which the real agents save a checkpoint
         assert (tmp_path / f"{name}.terminated").read_text() == "terminated"
+
+
+# --- --backend ray: errors that say what to do -----------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    """A local TCP port on which nothing listens (bound once to pick it, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_where_nothing_listens_fails_at_once_naming_the_flag(tmp_path, capsys, scheme):
+    address = f"{scheme}127.0.0.1:{_closed_port()}"
+    start = time.monotonic()
+    code = learning.main(["--out-dir", str(tmp_path / "runs"), "--backend", "ray", "--address", address])
+    assert time.monotonic() - start < 60
+    assert code == 2
+    error = capsys.readouterr().err
+    assert f"--address {address}: nothing accepted a connection" in error and "ray start --head" in error
+    assert list((tmp_path / "runs").rglob("job.json")) == []  # no job was started
+
+
+def test_an_unreachable_host_gives_up_after_the_timeout():
+    # 192.0.2.0/24 is reserved for documentation (RFC 5737): nothing answers there, so the connect can only time out
+    # (or fail at once where the network is unreachable); either way within the bound.
+    start = time.monotonic()
+    with pytest.raises(BackendError, match="nothing accepted a connection"):
+        check_reachable("192.0.2.1:6379", timeout_s=0.5)
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("address", ["head", "head:port", ":6379", "ray://head"])
+def test_a_malformed_address_is_refused(address):
+    with pytest.raises(BackendError, match="expected auto, HOST:PORT or ray://HOST:PORT"):
+        check_reachable(address)
+
+
+def test_a_broken_ray_install_names_the_reinstall_command(tmp_path, monkeypatch, capsys):
+    broken = tmp_path / "site" / "ray"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError(\"cannot import name '_raylet' from 'ray'\")\n")
+    monkeypatch.syspath_prepend(str(broken.parent))
+    for name in [name for name in sys.modules if name == "ray" or name.startswith("ray.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(MissingDependencyError, match="'ray' is installed but fails to import") as error:
+        import_ray()
+    assert "_raylet" in str(error.value) and f"pip uninstall -y ray && {RAY_INSTALL}" in str(error.value)
+    assert learning.main(["--out-dir", str(tmp_path / "runs"), "--backend", "ray"]) == 2
+    assert "fails to import" in capsys.readouterr().err

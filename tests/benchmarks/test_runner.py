@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
@@ -18,6 +20,7 @@ from rich.console import Console
 from benchmarks import aggregate, learning
 from benchmarks.learning import Args, is_complete, run_benchmark
 from benchmarks.suites import SUITES, Algorithm, Group, Job, Suite
+from era_utils.locks import DirectoryLockedError
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 TOTAL_TIMESTEPS = 1000
@@ -448,3 +451,59 @@ def test_ray_backend_gives_the_same_run_directories_and_results(tmp_path, calls)
         pd.read_csv(root / "results" / "runs.csv").drop(columns=["wall_time_s", "run_dir"]) for root in (remote, local)
     )
     pd.testing.assert_frame_equal(ray_runs, local_runs)
+
+
+def test_the_runner_starts_from_any_directory(tmp_path):
+    # `benchmarks` is a package of the editable install: `python -m benchmarks.learning` needs no repository cwd.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    command = [sys.executable, "-m", "benchmarks.learning", "--suite", "quick", "--aggregate-only"]
+    paths = ["--out-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]
+    result = subprocess.run([*command, *paths], cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "- **Runs:** 0 of 18 complete" in (tmp_path / "results" / "summary.md").read_text()
+
+
+# A runner in another process whose one job hangs, on the runs directory given as argv[1].
+_HANGING_RUNNER = """
+import io, signal, sys
+from pathlib import Path
+from rich.console import Console
+from benchmarks import learning
+from benchmarks.suites import Algorithm, Group, Suite
+hanging = Algorithm("Hang", (sys.executable, "-c", "import time; time.sleep(120)"))
+suite = Suite("toy", "hangs", (Group("toy", (hanging,), ("Toy-v0",), (0,), 1000, 250),))
+root = Path(sys.argv[1])
+args = learning.Args(out_dir=root / "runs", results_dir=root / "results-a", jobs=1, job_timeout_s=120)
+signal.signal(signal.SIGTERM, learning._raise_keyboard_interrupt)  # as main() does: SIGTERM stops the agent too
+try:
+    learning.run_benchmark(args, suite, command="runner a", console=Console(file=io.StringIO()))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_a_second_runner_on_the_same_runs_is_refused_and_changes_nothing(tmp_path, capsys):
+    first = subprocess.Popen([sys.executable, "-c", _HANGING_RUNNER, str(tmp_path)], cwd=tmp_path)
+    live_job = tmp_path / "runs" / "toy" / "hang__toy-v0__s0"
+    try:
+        deadline = time.monotonic() + 120
+        while not (live_job / "job.json").is_file():  # the first runner has started its agent
+            assert first.poll() is None and time.monotonic() < deadline, "the first runner did not start its job"
+            time.sleep(0.1)
+        suite = Suite("toy", "hangs", (Group("toy", (Algorithm("Hang", ("unused",)),), ("Toy-v0",), (0,), 1000, 250),))
+        args = Args(out_dir=tmp_path / "runs", results_dir=tmp_path / "results-b", jobs=1)
+        with pytest.raises(DirectoryLockedError, match=f"in use by process {first.pid} .*benchmarks.learning --suite"):
+            run_benchmark(args, suite, command="runner b", console=Console(file=io.StringIO()))
+        flags = ["--out-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results-c"), "--suite", "quick"]
+        assert learning.main(flags) == 2
+        assert f"is in use by process {first.pid}" in capsys.readouterr().err
+        # The live job was not set aside, no other job started and the refused runners wrote no results.
+        assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == [".lock", "toy"]
+        assert sorted(path.name for path in live_job.parent.iterdir()) == [live_job.name]
+        assert not (tmp_path / "results-b").exists() and not (tmp_path / "results-c").exists()
+        assert first.poll() is None
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    assert not (tmp_path / "runs" / ".lock").exists()  # released when the first runner stopped

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import sb3_agent
+from era_policies.sb3 import ERAActorCriticPolicy, ERASACPolicy
 
 SMALL_SAC = ("--learning-starts", "300", "--batch-size", "32")  # 100 gradient steps in a 400-step run
 
@@ -65,17 +66,15 @@ def test_hyperparameters_reach_the_sb3_model(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("algo", "policy_name", "extra"),
-    [("sac", "ERASACPolicy", SMALL_SAC), ("ppo", "ERAActorCriticPolicy", ("--n-steps", "200", "--batch-size", "50"))],
+    ("algo", "policy_class", "extra"),
+    [("sac", ERASACPolicy, SMALL_SAC), ("ppo", ERAActorCriticPolicy, ("--n-steps", "200", "--batch-size", "50"))],
+    ids=["sac", "ppo"],
 )
-def test_era_policy_path(tmp_path, algo, policy_name, extra):
-    era = pytest.importorskip("era_policies.sb3", reason="era_policies.sb3 is not available yet")
-    if not hasattr(era, policy_name):
-        pytest.skip(f"era_policies.sb3 has no {policy_name} yet")
+def test_era_policy_path(tmp_path, algo, policy_class, extra):
     args = sb3_agent.tyro.cli(sb3_agent.Args, args=["--algo", algo, "--policy", "era"])
     train_env, _ = sb3_agent.make_envs(args)
     model = sb3_agent.build_model(args, train_env, "cpu")
-    assert isinstance(model.policy, getattr(era, policy_name))
+    assert isinstance(model.policy, policy_class)
     assert model.ent_coef == 0.0  # SAC: temperature off; PPO: SB3's default, no entropy bonus
     run_dir = _train(tmp_path, "--algo", algo, "--policy", "era", "--target-entropy-per-dim", "-0.4", *extra)
     _check_contract(run_dir, [250, 400], 400)
