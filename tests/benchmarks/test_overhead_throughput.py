@@ -8,12 +8,12 @@ import torch
 
 pytest.importorskip("stable_baselines3")
 
-from benchmarks import overhead, throughput
+from benchmarks import overhead, throughput, workloads
 
 
 def test_overhead_measures_both_variants_of_the_agents_update(tmp_path):
     args = overhead.Args(hidden_dim=16, batch_size=8, rounds=2, updates_per_round=1, warmup_updates=1)
-    row = overhead.measure(overhead.load_agent("sac_era"), torch.device("cpu"), "eager", "halfcheetah", args)
+    row = overhead.measure(torch.device("cpu"), "eager", "halfcheetah", args)
     assert row["sac_ms"] > 0 and row["era_ms"] > 0
     assert row["ratio_q25"] <= row["ratio_median"] <= row["ratio_q75"]
     overhead.write_results([row], overhead.Args(results_dir=tmp_path), "cmd")
@@ -23,9 +23,8 @@ def test_overhead_measures_both_variants_of_the_agents_update(tmp_path):
 
 
 def test_overhead_times_the_agents_own_update_which_trains_the_actor():
-    args = overhead.Args(hidden_dim=16, batch_size=8)
-    sac_era, cpu = overhead.load_agent("sac_era"), torch.device("cpu")
-    update, actor = overhead.build_update(sac_era, True, 5, 2, args, cpu, "eager")
+    sizes = workloads.Sizes(5, 2, sac_hidden_dim=16, sac_batch_size=8)
+    update, actor = workloads.sac_update(True, sizes, torch.device("cpu"), "eager")
     before = [p.detach().clone() for p in actor.parameters()]
     stats = update(overhead.random_batch(5, 2, 8, torch.device("cpu"), 0))
     assert any(not torch.equal(b, a) for b, a in zip(before, actor.parameters(), strict=True))
@@ -40,14 +39,51 @@ def test_overhead_cuda_rows_without_a_gpu_say_not_measured(tmp_path):
     text = (tmp_path / "overhead.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| cuda")]
     assert len(rows) == 2 and all(line.count("not measured (no CUDA device on this machine)") == 3 for line in rows)
+    count_rows = [line for line in (tmp_path / "ops.md").read_text().splitlines() if line.startswith("| cuda")]
+    assert len(count_rows) == 2 * len(workloads.FAMILIES)  # update and acting step; a CUDA graph adds no rows
+    assert all(line.count("not measured (no CUDA device on this machine)") == 7 for line in count_rows)
 
 
-def test_overhead_cudagraphs_is_cuda_only():
-    args = overhead.Args(devices=("cpu",), modes=("cudagraphs",), shapes=("halfcheetah",))
+def test_overhead_cudagraphs_is_cuda_only(monkeypatch):
+    args = overhead.Args(devices=("cpu",), modes=("cudagraphs",), shapes=("halfcheetah",), counts=False)
     rows = []
-    overhead.write_results = lambda found, *_: rows.extend(found)
+    monkeypatch.setattr(overhead, "write_results", lambda found, *_: rows.extend(found))
     overhead.main(args)
     assert rows == []
+
+
+def test_overhead_counts_put_era_beside_its_twin_per_unit(tmp_path):
+    args = overhead.Args(hidden_dim=16, batch_size=8, families=("agents/sac_era.py", "SB3 PPO"), results_dir=tmp_path)
+    rows = overhead.count_rows(torch.device("cpu"), "eager", args)
+    assert [(row["family"], row["unit"]) for row in rows] == [
+        ("agents/sac_era.py", "update"),
+        ("agents/sac_era.py", "act"),
+        ("SB3 PPO", "update"),
+        ("SB3 PPO", "act"),
+    ]
+    for row in rows:
+        assert row["era_ops"] > 0 and row["twin_ops"] > 0 and row["era_graphs"] == row["twin_graphs"] == 0
+        assert row["ops_ratio"] == pytest.approx(row["era_ops"] / row["twin_ops"])
+    act = rows[1]
+    assert act["twin_ops"] < 100 < rows[0]["twin_ops"]  # an acting step is a forward pass, an update much more
+    text = overhead.write_counts(rows, args, "cmd")
+    assert "**Git commit:**" in text and "| cpu | eager | agents/sac_era.py | acting step (batch 1) |" in text
+    assert text.count("<= 1.5x") >= 2 and pd.read_csv(tmp_path / "ops.csv").shape[0] == 4
+
+
+def test_overhead_count_targets_are_judged_per_mode_and_unit():
+    row = dict(mode="compile", unit="act", era_ops=30, twin_ops=20, ops_ratio=1.5, era_float64=0, twin_float64=0,
+               era_graphs=1, twin_graphs=1)  # fmt: skip
+    assert overhead._count_cells(row)[-1] == "met: no float64; met: <= 1.5x"
+    row |= dict(mode="eager", unit="update", era_float64=3)
+    assert overhead._count_cells(row)[-1] == "-"
+    row |= dict(mode="compile", unit="act", ops_ratio=1.6)
+    assert overhead._count_cells(row)[-1] == "missed: float64 ops; missed: <= 1.5x"
+
+
+def test_overhead_counts_reject_unknown_families_naming_the_flag():
+    with pytest.raises(ValueError, match="--families"):
+        overhead.main(overhead.Args(families=("SB3 TD3",), timing=False))
 
 
 def _runs(*rows: tuple[str, str, int, float]) -> pd.DataFrame:
