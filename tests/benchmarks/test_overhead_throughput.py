@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -106,27 +110,109 @@ def test_throughput_summary_ratios_are_against_stock_sb3_of_the_same_setting():
     assert summary.loc[("b", "agents/sac_era.py"), "ratio_to_sb3"] == pytest.approx(10.0)
 
 
-def test_throughput_variants_cover_both_settings_every_mode_and_both_sb3_policies():
-    args = throughput.Args(algorithms=("sac",), modes=("eager", "compile", "cudagraphs"))
-    table = throughput.variants(args, "/nonexistent")
+def test_throughput_summary_puts_era_against_its_twin_and_any_reference():
+    runs = _runs(("era", "a", 0, 2.0), ("twin", "a", 0, 1.0), ("peer", "a", 0, 4.0), ("twin", "b", 0, 5.0))
+    table = [throughput.Variant("sac", "a", "era", (), 0, 1, twin="twin")]
+    summary = throughput.summarize(runs, table, {"ratio_to_peer": {"sac": "peer"}}).set_index(["setting", "variant"])
+    assert summary.loc[("a", "era"), "ratio_to_twin"] == pytest.approx(0.5)
+    assert summary.loc[("a", "era"), "ratio_to_peer"] == pytest.approx(2.0)
+    assert np.isnan(summary.loc[("a", "twin"), "ratio_to_twin"]) and np.isnan(
+        summary.loc[("b", "twin"), "ratio_to_peer"]
+    )
+
+
+def test_throughput_variants_cover_every_mode_and_both_sb3_policies_with_their_twins():
+    args = throughput.Args(algorithms=("sac",), sac_settings=("leanrl", "released"), cuda=True,
+                           modes=("eager", "compile", "cudagraphs"))  # fmt: skip
+    table = throughput.variants(args)
     for setting in ("2x256, 1 update/step (LeanRL)", "2x512, 2 updates/step (released recipe)"):
-        names = [v.name for v in table if v.setting == setting]
-        assert names == [
-            "agents/sac_era.py",
-            "agents/sac_era.py --no-era",
-            "agents/sac_era.py --compile",
-            "agents/sac_era.py --no-era --compile",
-            "agents/sac_era.py --cudagraphs",
-            "agents/sac_era.py --no-era --cudagraphs",
-            "SB3 SAC(ERASACPolicy)",
-            "SB3 SAC",
+        rows = [v for v in table if v.setting == setting]
+        assert [(v.name, v.twin) for v in rows] == [
+            ("agents/sac_era.py", "agents/sac_era.py --no-era"),
+            ("agents/sac_era.py --no-era", None),
+            ("agents/sac_era.py --compile", "agents/sac_era.py --no-era --compile"),
+            ("agents/sac_era.py --no-era --compile", None),
+            ("agents/sac_era.py --cudagraphs", "agents/sac_era.py --no-era --cudagraphs"),
+            ("agents/sac_era.py --no-era --cudagraphs", None),
+            ("SB3 SAC(ERASACPolicy)", "SB3 SAC"),
+            ("SB3 SAC", None),
         ]
+        hidden = "256" if "LeanRL" in setting else "512"
+        for variant in rows:
+            command = " ".join(variant.command)
+            assert "--env-id HalfCheetah-v5 --total-timesteps 12000" in command and "--cuda" in command
+            assert f" {hidden}" in command and "--log-dir runs --run-name run" in command
+            assert (variant.burn_in, variant.total) == (3000, 12000)
+    assert "--no-era" in table[1].command and "--era" in table[0].command and "--cudagraphs" in table[4].command
+
+
+def test_throughput_variants_skip_paths_an_agent_or_the_device_lacks():
+    names = [v.name for v in throughput.variants(throughput.Args(modes=("eager", "compile", "cudagraphs")))]
+    assert "agents/ppo_era.py --compile" in names and "agents/sac_era.py --compile" in names
+    assert not any("cudagraphs" in name for name in names)  # CPU: no CUDA graphs; ppo_era.py has none at all
+
+
+def write_events(run_dir, step_times, tag="charts/x"):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir))
+    for step, wall_time in step_times:
+        writer.add_scalar(tag, 1.0, step, walltime=wall_time)
+    writer.close()
+
+
+def test_steps_per_second_are_read_between_the_burn_in_and_the_end(tmp_path):
+    write_events(tmp_path / "runs" / "a", [(step, 1000.0 + step / 100) for step in range(0, 6000, 500)])
+    write_events(tmp_path / "runs" / "a", [(1000, 2000.0), (5000, 999.0)], tag="charts/later")  # the earliest counts
+    clock = throughput.steps_per_second_after_burn_in(tmp_path, burn_in=1000, total=5000)
+    assert (clock.first_step, clock.last_step) == (1000, 4500)  # 5000 is the end: its final evaluation is not timed
+    assert clock.seconds == pytest.approx(35.0, abs=1e-3) and clock.steps_per_second == pytest.approx(100.0, rel=1e-4)
+    with pytest.raises(ValueError, match="fewer than two steps logged"):
+        throughput.steps_per_second_after_burn_in(tmp_path, burn_in=4600, total=5000)
+
+
+FAKE_PROGRAM = """
+import os, sys
+from torch.utils.tensorboard import SummaryWriter
+assert os.environ["OMP_NUM_THREADS"] == "1" and "inductor-cache" in os.environ["TORCHINDUCTOR_CACHE_DIR"]
+writer = SummaryWriter("runs/run")
+for step in range(0, 400, 100):
+    writer.add_scalar("charts/x", 1.0, step, walltime=float(step))
+writer.close()
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def test_run_once_runs_the_program_in_its_own_directory_with_one_thread(tmp_path):
+    variant = throughput.Variant("sac", "s", "fake", (sys.executable, "-c", FAKE_PROGRAM, "0"), burn_in=100, total=400)
+    clock = throughput.run_once(variant, tmp_path / "work", threads=1, timeout_s=60)
+    assert clock == throughput.Clock(100, 300, 200.0)
+    failing = dataclasses.replace(variant, command=(sys.executable, "-c", FAKE_PROGRAM, "3"))
+    with pytest.raises(RuntimeError, match="fake failed \\(3\\)"):
+        throughput.run_once(failing, tmp_path / "other", threads=1, timeout_s=60)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the rows written where no CUDA device exists")
 def test_throughput_cuda_without_a_gpu_writes_every_row_as_not_measured(tmp_path):
     args = throughput.Args(cuda=True, algorithms=("sac",), sac_settings=("leanrl",), results_dir=tmp_path)
     throughput.main(args)
-    rows = [line for line in (tmp_path / "throughput.md").read_text().splitlines() if line.startswith("| SAC")]
-    assert len(rows) == 4 and all(line.endswith("| not measured | not measured | not measured |") for line in rows)
+    text = (tmp_path / "throughput.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| SAC")]
+    assert len(rows) == 4 and all(line.endswith(" |" + " not measured |" * 4) for line in rows)
     assert pd.read_csv(tmp_path / "throughput.csv")["seconds"].isna().all()
+    assert "not measured (no CUDA device on this machine)" in text.split("## `--compile`")[1]
+
+
+def test_compile_row_reports_the_speedup_and_cold_compile_against_their_targets():
+    row = dict(setting="s", eager_ms=10.0, compiled_ms=5.0, speedup=2.0, speedup_q25=1.9, speedup_q75=2.1,
+               cold_compile_s=120.0)  # fmt: skip
+    text = throughput.compile_table(row)
+    assert "| 10.00 | 5.00 | 2.00x [1.90, 2.10] (met) | 120 (missed) |" in text
+
+
+@pytest.mark.slow
+def test_throughput_measures_a_real_agent_after_its_burn_in():
+    args = throughput.Args(algorithms=("ppo",), ppo_total_timesteps=6144, ppo_burn_in=2048)
+    table = [v for v in throughput.variants(args) if v.name == "agents/ppo_era.py --no-era"]
+    runs = throughput.measure(table, repeats=1, threads=1, timeout_s=600)
+    assert runs.loc[0, "first_step"] == 2048 and runs.loc[0, "last_step"] == 4096 and runs.loc[0, "seconds"] > 0
