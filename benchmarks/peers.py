@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import torch
 import tyro
 
 from benchmarks import throughput
 from benchmarks.aggregate import markdown_table
 from benchmarks.provenance import REPO_ROOT
-from benchmarks.throughput import PPO_SB3_FLAGS, Variant, agent_command, contract_flags, sb3_command
+from benchmarks.throughput import PPO_SB3_FLAGS, RunBudget, Variant, agent_command, contract_flags, sb3_command
 
 
 @dataclass(frozen=True)
@@ -118,36 +119,12 @@ def patch_cleanrl(checkout: Path, destination: Path, edits: tuple[Edit, ...] = C
     return patched
 
 
-@dataclass
-class Args:
+@dataclass(kw_only=True)
+class Args(RunBudget):
     cleanrl: Path
     """a CleanRL checkout (git clone https://github.com/vwxyzjn/cleanrl)"""
-    env_id: str = "HalfCheetah-v5"
-    """environment of every variant"""
-    algorithms: tuple[Literal["sac", "ppo"], ...] = ("sac", "ppo")
-    """families to measure"""
     modes: tuple[Literal["eager", "compile"], ...] = ("eager", "compile")
     """the agents' paths to time (CleanRL and SB3 run eager)"""
-    sac_total_timesteps: int = 12_000
-    """SAC budget per run (SB3 SAC logs every 4 episodes: at least two logs must fall after the burn-in)"""
-    sac_learning_starts: int = 1_000
-    """uniform-random steps before SAC updates start, in every program"""
-    sac_burn_in: int = 3_000
-    """SAC steps before the clock starts"""
-    ppo_total_timesteps: int = 20_480
-    """PPO budget per run"""
-    ppo_burn_in: int = 4_096
-    """PPO steps before the clock starts"""
-    repeats: int = 3
-    """runs per variant, interleaved; the median is reported"""
-    threads: int = 1
-    """CPU threads of every process"""
-    seed: int = 0
-    """seed of every run"""
-    cuda: bool = False
-    """train on the GPU (every program)"""
-    run_timeout_s: float = 3_600.0
-    """a run that takes longer is stopped and reported as failed"""
     results_dir: Path = REPO_ROOT / "benchmarks" / "results" / "peers"
     """where peers.csv and peers.md go"""
 
@@ -213,6 +190,13 @@ def target_cell(row: pd.Series) -> str:
     return f"{sb3}; {'met' if cleanrl else 'missed'}: >= {EAGER_VS_CLEANRL}x CleanRL"
 
 
+def edit_lines(edit: Edit) -> list[str]:
+    """One edit as Markdown: the script and the reason, then the change as a diff."""
+    diff = [f"-{line}" for line in edit.old.strip("\n").splitlines()]
+    diff += [f"+{line}" for line in edit.new.strip("\n").splitlines()]
+    return [f"- `{edit.script}`: {edit.reason}.", "", "  ```diff", *(f"  {line}" for line in diff), "  ```", ""]
+
+
 def cleanrl_commit(checkout: Path) -> str:
     result = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else "unknown (not a git checkout)"
@@ -238,9 +222,7 @@ def write_results(runs: pd.DataFrame, summary: pd.DataFrame, args: Args, command
             for _, row in summary.iterrows()
         ],
     )
-    edits = [
-        f"- `{edit.script}`: `{edit.old.strip()}` -> `{edit.new.strip()}`. {edit.reason}." for edit in CLEANRL_EDITS
-    ]
+    edits = [line for edit in CLEANRL_EDITS for line in edit_lines(edit)]
     text = "\n".join(
         [
             "# Steps per second against CleanRL and SB3 at equal settings",
@@ -269,10 +251,9 @@ def write_results(runs: pd.DataFrame, summary: pd.DataFrame, args: Args, command
 
 
 def main(args: Args) -> None:
-    for family in args.algorithms:
-        burn_in, total = throughput.budget(family, args)
-        if not 0 <= burn_in < total:
-            raise ValueError(f"--{family}-burn-in must lie in [0, --{family}-total-timesteps), got {burn_in}")
+    args.check()
+    if args.cuda and not torch.cuda.is_available():
+        raise ValueError("--cuda: torch sees no CUDA device on this machine")
     command = " ".join(["python -m benchmarks.peers", *map(shlex.quote, sys.argv[1:])])
     references = {"ratio_to_sb3": {"sac": "SB3 SAC", "ppo": "SB3 PPO"}, "ratio_to_cleanrl": CLEANRL_NAMES}
     with tempfile.TemporaryDirectory(prefix="cleanrl-patched-") as scratch:

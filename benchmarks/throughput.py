@@ -81,23 +81,22 @@ AGENT_MODES = {"sac": ("eager", "compile", "cudagraphs"), "ppo": ("eager", "comp
 """The fast paths each agent has (``--compile``, ``--cudagraphs``); CUDA graphs only with ``--cuda``."""
 
 
-@dataclass
-class Args:
+@dataclass(kw_only=True)
+class RunBudget:
+    """How every measured run is made: environment, budgets, burn-ins, repeats, threads (shared with
+    :mod:`benchmarks.peers`)."""
+
     env_id: str = "HalfCheetah-v5"
     """environment of every variant"""
     cuda: bool = False
-    """train on the GPU; without a CUDA device every row is written as 'not measured'"""
+    """train on the GPU (benchmarks.throughput without a CUDA device: every row written as 'not measured')"""
     algorithms: tuple[Literal["sac", "ppo"], ...] = ("sac", "ppo")
     """families to measure"""
-    sac_settings: tuple[Literal["leanrl", "released"], ...] = ("leanrl",)
-    """leanrl: 2x256, one update per step (LeanRL's setting); released: 2x512, two updates per step"""
-    modes: tuple[Mode, ...] = ("eager",)
-    """the agents' fast paths to time: eager, --compile, --cudagraphs (CUDA only; agents without the flag skip it)"""
     sac_total_timesteps: int = 12_000
     """SAC budget per run (SB3 SAC logs every 4 episodes, 4000 HalfCheetah steps: at least two logs must fall
     between the burn-in and the end)"""
     sac_learning_starts: int = 1_000
-    """uniform-random steps before SAC updates start"""
+    """uniform-random steps before SAC updates start, in every program"""
     sac_burn_in: int = 3_000
     """SAC steps before the clock starts (the random warm-up, the first updates and any compilation)"""
     ppo_total_timesteps: int = 20_480
@@ -110,10 +109,28 @@ class Args:
     """CPU threads of every process (OMP/MKL threads, torch's intra-op threads, Inductor's compile workers)"""
     seed: int = 0
     """seed of every run"""
-    compile_row: bool = True
-    """also time the compiled SAC-ERA update against eager in steady state, and its cold compile"""
     run_timeout_s: float = 3_600.0
     """a run that takes longer is stopped and reported as failed"""
+
+    def check(self) -> None:
+        """Reject budgets that cannot give a clock, naming the flag."""
+        for flag, value in (("--repeats", self.repeats), ("--threads", self.threads)):
+            if value < 1:
+                raise ValueError(f"{flag} must be >= 1, got {value}")
+        for family in self.algorithms:
+            burn_in, total = budget(family, self)
+            if not 0 <= burn_in < total:
+                raise ValueError(f"--{family}-burn-in must lie in [0, --{family}-total-timesteps), got {burn_in}")
+
+
+@dataclass(kw_only=True)
+class Args(RunBudget):
+    sac_settings: tuple[Literal["leanrl", "released"], ...] = ("leanrl",)
+    """leanrl: 2x256, one update per step (LeanRL's setting); released: 2x512, two updates per step"""
+    modes: tuple[Mode, ...] = ("eager",)
+    """the agents' fast paths to time: eager, --compile, --cudagraphs (CUDA only; agents without the flag skip it)"""
+    compile_row: bool = True
+    """also time the compiled SAC-ERA update against eager in steady state, and its cold compile"""
     results_dir: Path | None = None
     """where the results go; None: benchmarks/results/throughput-burnin (-cuda with --cuda)"""
 
@@ -139,6 +156,12 @@ class Variant:
     twin: str | None = None
     pythonpath: tuple[str, ...] = field(default=())
 
+    @property
+    def clock_period(self) -> int:
+        """The clock starts and stops only at logged steps that are multiples of this: for PPO the rollout length
+        (every PPO program here: one environment, 2048-step rollouts), so that it spans whole iterations."""
+        return PPO_ROLLOUT_STEPS if self.family == "ppo" else 1
+
 
 CONTRACT_LOG_FLAGS = ("--log-dir", "runs", "--run-name", "run", "--no-progress")
 """Where programs with the agents' command line write (relative to their working directory)."""
@@ -152,14 +175,18 @@ def sb3_command(flags: Sequence[str]) -> tuple[str, ...]:
     return (sys.executable, str(REPO_ROOT / "benchmarks" / "sb3_agent.py"), *flags, *CONTRACT_LOG_FLAGS)
 
 
-def budget(family: str, args: Args) -> tuple[int, int]:
+PPO_ROLLOUT_STEPS = 2048
+"""Steps per PPO iteration in every PPO program here (one environment, 2048-step rollouts)."""
+
+
+def budget(family: str, args: RunBudget) -> tuple[int, int]:
     """``(burn_in, total)`` steps of a family's runs."""
     if family == "sac":
         return args.sac_burn_in, args.sac_total_timesteps
     return args.ppo_burn_in, args.ppo_total_timesteps
 
 
-def contract_flags(total: int, args: Args) -> tuple[str, ...]:
+def contract_flags(total: int, args: RunBudget) -> tuple[str, ...]:
     """The flags every contract program gets: environment, budget, seed, device, one final 1-episode evaluation."""
     return (
         *("--env-id", args.env_id, "--total-timesteps", str(total), "--seed", str(args.seed)),
@@ -230,18 +257,20 @@ def logged_step_times(run_dir: Path) -> dict[int, float]:
     return times
 
 
-def steps_per_second_after_burn_in(run_dir: Path, burn_in: int, total: int) -> Clock:
+def steps_per_second_after_burn_in(run_dir: Path, burn_in: int, total: int, period: int = 1) -> Clock:
     """The clock of one run from its TensorBoard events (see the module docstring).
 
-    :raises ValueError: if fewer than two steps were logged in ``[burn_in, total)`` (a longer run or a smaller burn-in
-        is needed).
+    :param period: use only logged steps that are multiples of this (a PPO rollout: a clock between two iteration
+        logs spans whole iterations, one between an episode end and an iteration log would not).
+    :raises ValueError: if fewer than two such steps were logged in ``[burn_in, total)`` (a longer run or a smaller
+        burn-in is needed).
     """
     times = logged_step_times(run_dir)
-    steps = sorted(step for step in times if burn_in <= step < total)
+    steps = sorted(step for step in times if burn_in <= step < total and step % period == 0)
     if len(steps) < 2:
         raise ValueError(
-            f"{run_dir}: fewer than two steps logged between the burn-in ({burn_in}) and the end ({total}); logged "
-            f"steps: {sorted(times)[:20]}... Raise the budget or lower the burn-in."
+            f"{run_dir}: fewer than two steps (multiples of {period}) logged between the burn-in ({burn_in}) and the "
+            f"end ({total}); logged steps: {sorted(times)[:20]}... Raise the budget or lower the burn-in."
         )
     return Clock(steps[0], steps[-1], times[steps[-1]] - times[steps[0]])
 
@@ -275,7 +304,7 @@ def run_once(variant: Variant, work_dir: Path, threads: int, timeout_s: float) -
     if code != 0:
         tail = "\n".join(log.read_text().splitlines()[-20:])
         raise RuntimeError(f"{variant.name} failed ({code}): {shlex.join(variant.command)}\n{tail}")
-    return steps_per_second_after_burn_in(work_dir, variant.burn_in, variant.total)
+    return steps_per_second_after_burn_in(work_dir, variant.burn_in, variant.total, variant.clock_period)
 
 
 def measure(table: Sequence[Variant], repeats: int, threads: int, timeout_s: float) -> pd.DataFrame:
@@ -434,13 +463,7 @@ def compile_probe(args: Args) -> dict:
 
 
 def main(args: Args) -> None:
-    for flag, value in (("--repeats", args.repeats), ("--threads", args.threads)):
-        if value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}")
-    for family in args.algorithms:
-        burn_in, total = budget(family, args)
-        if not 0 <= burn_in < total:
-            raise ValueError(f"--{family}-burn-in must lie in [0, --{family}-total-timesteps), got {burn_in}")
+    args.check()
     command = " ".join(["python -m benchmarks.throughput", *map(shlex.quote, sys.argv[1:])])
     table = variants(args)
     setting = "2x256, batch 256, HalfCheetah sizes"

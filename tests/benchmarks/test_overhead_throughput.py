@@ -167,8 +167,12 @@ def test_steps_per_second_are_read_between_the_burn_in_and_the_end(tmp_path):
     clock = throughput.steps_per_second_after_burn_in(tmp_path, burn_in=1000, total=5000)
     assert (clock.first_step, clock.last_step) == (1000, 4500)  # 5000 is the end: its final evaluation is not timed
     assert clock.seconds == pytest.approx(35.0, abs=1e-3) and clock.steps_per_second == pytest.approx(100.0, rel=1e-4)
-    with pytest.raises(ValueError, match="fewer than two steps logged"):
+    with pytest.raises(ValueError, match="fewer than two steps"):
         throughput.steps_per_second_after_burn_in(tmp_path, burn_in=4600, total=5000)
+    # PPO: whole iterations only (here every 2000 steps), whatever else is logged in between
+    assert throughput.steps_per_second_after_burn_in(tmp_path, 1000, 5000, period=2000) == throughput.Clock(
+        2000, 4000, pytest.approx(20.0, abs=1e-3)
+    )
 
 
 FAKE_PROGRAM = """
