@@ -4,7 +4,7 @@ Two counters, one per execution path:
 
 * :func:`count_eager` runs a function under a ``TorchDispatchMode`` and counts every aten operator call that reaches
   the dispatcher below autograd: forward, backward (the autograd engine replays the mode on its thread) and optimiser
-  kernels alike, i.e. what the eager code actually launches.
+  kernels alike, i.e. what the eager code actually launches (after uncounted warm-up calls, as in steady state).
 * :func:`count_compiled` compiles a function with ``torch.compile`` and a counting backend around AOTAutograd: every
   forward and backward graph AOTAutograd hands to its compiler (aten operators, functionalised, before Inductor's own
   decompositions) is recorded, and each graph counts its nodes every time it *runs*, so a call after the warm-up
@@ -54,8 +54,13 @@ class _CountingMode(TorchDispatchMode):
         return outputs
 
 
-def count_eager(fn: Callable[[], Any]) -> OpCount:
-    """The aten operator calls of one eager ``fn()`` (forward, backward and optimiser steps, if ``fn`` runs them)."""
+def count_eager(fn: Callable[[], Any], warmup: int = 0) -> OpCount:
+    """The aten operator calls of one eager ``fn()`` (forward, backward and optimiser steps, if ``fn`` runs them).
+
+    :param warmup: uncounted calls first (an optimiser's first step also creates its state).
+    """
+    for _ in range(warmup):
+        fn()
     with _CountingMode() as mode:
         fn()
     return OpCount(mode.ops, mode.float64)

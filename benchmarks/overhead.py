@@ -133,7 +133,8 @@ def not_measured(device: str, mode: Mode, shape: str, reason: str) -> dict[str, 
             "ratio_q75": np.nan, "note": f"not measured ({reason})"}  # fmt: skip
 
 
-def write_results(rows: list[dict[str, object]], args: Args, command: str) -> None:
+def write_results(rows: list[dict[str, object]], args: Args, command: str) -> str:
+    """``overhead.csv`` and ``overhead.md`` (provenance and the timing table); returns the Markdown."""
     args.results_dir.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(args.results_dir / "overhead.csv", index=False)
@@ -160,7 +161,7 @@ def write_results(rows: list[dict[str, object]], args: Args, command: str) -> No
         ]
     )
     (args.results_dir / "overhead.md").write_text(text)
-    print(text)
+    return text
 
 
 def _timings(row: dict[str, object]) -> list[str]:
@@ -178,7 +179,9 @@ def count_rows(device: torch.device, mode: Literal["eager", "compile"], args: Ar
         counts: dict[tuple[bool, str], OpCount] = {}
         for era in (True, False):
             for unit_name, unit in workloads.units(family, era, sizes, device).items():
-                counts[era, unit_name] = count_eager(unit(lambda fn: fn)) if mode == "eager" else count_compiled(unit)
+                counts[era, unit_name] = (
+                    count_eager(unit(lambda fn: fn), warmup=2) if mode == "eager" else count_compiled(unit)
+                )
         for unit_name in ("update", "act"):
             era_count, twin_count = counts[True, unit_name], counts[False, unit_name]
             rows.append({"device": _device_name(device), "mode": mode, "family": family, "unit": unit_name,
@@ -234,10 +237,11 @@ def write_counts(rows: list[dict[str, object]], args: Args, command: str) -> str
             f"- **Hardware:** {hardware_description()}; torch {torch.__version__}",
             f"- **Setup:** {args.count_shape} sizes ({obs_dim}/{action_dim}); SAC {args.hidden_dim}-wide, batch "
             f"{args.batch_size}; PPO 2x64, minibatch 64; acting with batch 1. Twins: the agents' `--no-era`, stock "
-            "SB3 (`MlpPolicy`). Eager: aten operator calls of one call (forward, backward, optimiser). Compiled: "
-            "nodes of the AOTAutograd graphs (forward and backward) that one steady-state call of `torch.compile` "
-            "executes, applied where the agent's `--compile` applies it (SAC: the whole update; PPO: the minibatch "
-            "loss; the acting step and SB3's `train` as a whole). float64: operators with a float64 output.",
+            "SB3 (`MlpPolicy`). Eager: aten operator calls of one call after two warm-up calls (forward, backward, "
+            "optimiser). Compiled: nodes of the AOTAutograd graphs (forward and backward) that one steady-state "
+            "call of `torch.compile` executes, applied where the agent's `--compile` applies it (SAC: the whole "
+            "update; PPO: the minibatch loss; the acting step and SB3's `train` as a whole). float64: operators with "
+            "a float64 output.",
             f"- **Targets:** no float64 operator compiled; ERA / twin at most {ACT_RATIO_TARGET}x per acting step.",
             "",
             table,
@@ -254,7 +258,7 @@ def _unit_label(row: dict[str, object]) -> str:
 
 def _count_cells(row: dict[str, object]) -> list[str]:
     if row.get("note"):
-        return [str(row["note"])] * 7
+        return [str(row["note"]), *["-"] * 6]
     targets = []
     if row["mode"] != "eager":
         targets.append("met: no float64" if row["era_float64"] == 0 else "missed: float64 ops")
@@ -289,6 +293,7 @@ def main(args: Args) -> None:
                     count_table.extend(not_counted("cuda", mode, args, no_cuda))
                 else:
                     count_table.extend(count_rows(torch.device(device_name), mode, args))
+                write_counts(count_table, args, command)  # after every block: a run stopped early keeps its rows
         print(write_counts(count_table, args, command))
     if args.timing:
         rows = []
@@ -301,7 +306,8 @@ def main(args: Args) -> None:
                         continue  # CUDA graphs exist only on CUDA
                     else:
                         rows.append(measure(torch.device(device_name), mode, shape, args))
-        write_results(rows, args, command)
+                    write_results(rows, args, command)  # after every row: a run stopped early keeps its rows
+        print(write_results(rows, args, command))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -307,8 +307,17 @@ def run_once(variant: Variant, work_dir: Path, threads: int, timeout_s: float) -
     return steps_per_second_after_burn_in(work_dir, variant.burn_in, variant.total, variant.clock_period)
 
 
-def measure(table: Sequence[Variant], repeats: int, threads: int, timeout_s: float) -> pd.DataFrame:
-    """Every variant ``repeats`` times, variants interleaved within each repeat; one row per run."""
+def measure(
+    table: Sequence[Variant],
+    repeats: int,
+    threads: int,
+    timeout_s: float,
+    on_run: Callable[[pd.DataFrame], object] | None = None,
+) -> pd.DataFrame:
+    """Every variant ``repeats`` times, variants interleaved within each repeat; one row per run.
+
+    :param on_run: called with the runs so far after every run (to write partial results).
+    """
     rows = []
     with tempfile.TemporaryDirectory(prefix="throughput-") as scratch:
         for repeat in range(repeats):
@@ -318,6 +327,8 @@ def measure(table: Sequence[Variant], repeats: int, threads: int, timeout_s: flo
                              "repeat": repeat, "first_step": clock.first_step, "last_step": clock.last_step,
                              "steps": clock.last_step - clock.first_step, "seconds": clock.seconds})  # fmt: skip
                 print(f"{variant.name} [{variant.setting}]: {clock.steps_per_second:.1f} steps/s", flush=True)
+                if on_run is not None:
+                    on_run(pd.DataFrame(rows))
     return pd.DataFrame(rows)
 
 
@@ -381,9 +392,16 @@ def provenance_lines(command: str, device: str, threads: int) -> list[str]:
 
 
 def write_results(
-    runs: pd.DataFrame, summary: pd.DataFrame, compile_row: dict | None, args: Args, command: str, device: str
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    compile_row: dict | None,
+    args: Args,
+    command: str,
+    device: str,
+    runs_planned: int | None = None,
 ) -> str:
-    """``throughput.csv`` (every run), ``compile.json`` (the compile row) and ``throughput.md``."""
+    """``throughput.csv`` (every run), ``compile.json`` (the compile row) and ``throughput.md``; with fewer runs than
+    ``runs_planned``, the Markdown says it is incomplete."""
     results_dir = results_directory(args)
     results_dir.mkdir(parents=True, exist_ok=True)
     runs.to_csv(results_dir / "throughput.csv", index=False)
@@ -409,6 +427,7 @@ def write_results(
         f"{args.repeats} interleaved repeats. Steps per second between the first TensorBoard step logged at or "
         "after the burn-in and the last one logged before the end (process start, warm-up, compilation and the "
         "final evaluation excluded).",
+        *([f"- **Incomplete:** {len(runs)} of {runs_planned} runs"] if len(runs) < (runs_planned or 0) else []),
         "",
         table,
         "",
@@ -471,7 +490,12 @@ def main(args: Args) -> None:
         reason = "not measured (no CUDA device on this machine)"
         runs, device, compile_row = not_measured(table), f"CUDA: {reason}", {"setting": setting, "note": reason}
     else:
-        runs, device = measure(table, args.repeats, args.threads, args.run_timeout_s), "CUDA" if args.cuda else "CPU"
+        device, planned = "CUDA" if args.cuda else "CPU", args.repeats * len(table)
+
+        def write_partial(runs_so_far: pd.DataFrame) -> None:
+            write_results(runs_so_far, summarize(runs_so_far, table), None, args, command, device, planned)
+
+        runs = measure(table, args.repeats, args.threads, args.run_timeout_s, write_partial)
         compile_row = {"setting": setting, **compile_probe(args)} if args.compile_row else None
     print(write_results(runs, summarize(runs, table), compile_row if args.compile_row else None, args, command, device))
 

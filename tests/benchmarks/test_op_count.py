@@ -27,6 +27,20 @@ def test_eager_counter_counts_each_aten_call_and_the_float64_ones():
     assert count_eager(lambda: torch.ones(3, dtype=torch.float64) * 2) == OpCount(ops=2, float64=2)  # ones, mul
 
 
+def test_eager_counter_counts_a_steady_call_after_its_warmup():
+    parameter = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.Adam([parameter], foreach=False)
+
+    def step():
+        optimizer.zero_grad()
+        parameter.sum().backward()
+        optimizer.step()
+
+    first = count_eager(step)  # creates Adam's state
+    assert count_eager(step, warmup=1).ops < first.ops
+    assert count_eager(step, warmup=1) == count_eager(step, warmup=3)
+
+
 def test_eager_counter_sees_the_backward_pass():
     x = torch.ones(3, requires_grad=True)
     forward_only = count_eager(lambda: scale_to_double_and_sum(x.detach()))
