@@ -157,12 +157,19 @@ def run_plan(parts: Sequence[Part], budget_s: float, log_dir: Path) -> list[Outc
     return outcomes
 
 
+def shown(command: Sequence[str]) -> str:
+    """A command as a user types it: ``python``, and paths inside the repository relative to its root."""
+    root = f"{REPO_ROOT}{os.sep}"
+    words = ["python" if word == sys.executable else word.removeprefix(root) for word in command]
+    return shlex.join(words)
+
+
 def plan_text(parts: Sequence[Part], budget_s: float) -> str:
     lines = [
         f"GPU check: {len(parts)} parts, {sum(p.budget_s for p in parts):.0f} s of budgets within {budget_s:.0f} s"
     ]
     for index, part in enumerate(parts, 1):
-        lines += [f"{index}. {part.name} ({part.budget_s:.0f} s)", f"   {shlex.join(part.command)}"]
+        lines += [f"{index}. {part.name} ({part.budget_s:.0f} s)", f"   {shown(part.command)}"]
     return "\n".join(lines)
 
 
@@ -170,7 +177,7 @@ def write_summary(outcomes: Sequence[Outcome], args: Args, command: str) -> str:
     table = markdown_table(
         ["Part", "Outcome", "Wall time s", "Budget s", "Command"],
         [
-            [o.part.name, o.status, f"{o.seconds:.0f}", f"{o.part.budget_s:.0f}", f"`{shlex.join(o.part.command)}`"]
+            [o.part.name, o.status, f"{o.seconds:.0f}", f"{o.part.budget_s:.0f}", f"`{shown(o.part.command)}`"]
             for o in outcomes
         ],
     )
@@ -200,10 +207,12 @@ def main(args: Args) -> None:
     if args.dry_run:
         print(plan_text(parts, args.budget_s))
         return
-    if not torch.cuda.is_available():
-        raise SystemExit("benchmarks.gpu needs a CUDA device (torch.cuda.is_available() is False); see --dry-run")
     command = " ".join(["python -m benchmarks.gpu", *map(shlex.quote, sys.argv[1:])])
     args.results_dir.mkdir(parents=True, exist_ok=True)
+    if not torch.cuda.is_available():  # every part "not measured", never an estimate
+        reason = "not measured (no CUDA device on this machine)"
+        print(write_summary([Outcome(part, reason, 0.0) for part in parts], args, command))
+        raise SystemExit(f"benchmarks.gpu needs a CUDA device: {reason}; --dry-run shows the plan")
     print(write_summary(run_plan(parts, args.budget_s, args.results_dir), args, command))
 
 

@@ -40,12 +40,20 @@ def test_dry_run_prints_the_plan_without_cuda(capsys, tmp_path):
     out = capsys.readouterr().out
     assert out.startswith("GPU check: 4 parts, 470 s of budgets within 480 s") and "pytest -m gpu" in out
     assert not any(tmp_path.iterdir())  # a dry run writes nothing
+    assert "   python -m benchmarks.throughput --cuda" in out  # as a user types it
+
+
+def test_commands_are_shown_as_a_user_types_them():
+    command = (sys.executable, "-m", "x", "--results-dir", str(gpu.REPO_ROOT / "benchmarks" / "results"), "a b")
+    assert gpu.shown(command) == "python -m x --results-dir benchmarks/results 'a b'"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where no CUDA device exists")
-def test_without_cuda_the_check_refuses_and_points_to_the_dry_run(tmp_path):
+def test_without_cuda_every_part_is_written_as_not_measured(tmp_path):
     with pytest.raises(SystemExit, match="--dry-run"):
         gpu.main(gpu.Args(results_dir=tmp_path))
+    rows = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == 4 and all("| not measured (no CUDA device on this machine) | 0 |" in row for row in rows)
 
 
 def test_run_plan_keeps_to_each_budget_and_reports_every_part(tmp_path):
