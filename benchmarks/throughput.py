@@ -121,6 +121,11 @@ class RunBudget:
             burn_in, total = budget(family, self)
             if not 0 <= burn_in < total:
                 raise ValueError(f"--{family}-burn-in must lie in [0, --{family}-total-timesteps), got {burn_in}")
+        if "sac" in self.algorithms and self.sac_burn_in <= self.sac_learning_starts:
+            raise ValueError(
+                f"--sac-burn-in must be > --sac-learning-starts ({self.sac_learning_starts}): the clock would count "
+                f"random steps without updates; got {self.sac_burn_in}"
+            )
 
 
 @dataclass(kw_only=True)

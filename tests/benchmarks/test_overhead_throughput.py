@@ -220,6 +220,16 @@ def test_throughput_cuda_without_a_gpu_writes_every_row_as_not_measured(tmp_path
     assert "not measured (no CUDA device on this machine)" in text.split("## `--compile`")[1]
 
 
+def test_budgets_that_cannot_give_a_clock_are_refused_naming_the_flag():
+    with pytest.raises(ValueError, match="--sac-burn-in must be > --sac-learning-starts"):
+        throughput.Args(sac_burn_in=1000, sac_learning_starts=1000).check()
+    with pytest.raises(ValueError, match="--ppo-burn-in must lie in"):
+        throughput.Args(ppo_burn_in=20480).check()
+    with pytest.raises(ValueError, match="--repeats"):
+        throughput.Args(repeats=0).check()
+    throughput.Args().check()
+
+
 def test_compile_row_reports_the_speedup_and_cold_compile_against_their_targets():
     row = dict(setting="s", eager_ms=10.0, compiled_ms=5.0, speedup=2.0, speedup_q25=1.9, speedup_q75=2.1,
                cold_compile_s=120.0)  # fmt: skip
