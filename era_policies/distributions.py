@@ -36,11 +36,12 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.kl import register_kl
 from torch.distributions.utils import broadcast_all
 
-from era_policies.delta import HALF_LOG_2PI_E
+from era_policies.delta import HALF_LOG_2PI_E, INSIDE_MIN_STANDARDIZED_WIDTH, MAX_LOG_STD_MAX
 
-__all__ = ["TruncatedNormal", "era_action_distribution"]
+__all__ = ["ERATruncatedNormal", "TruncatedNormal", "era_action_distribution"]
 
 _SQRT_2 = math.sqrt(2.0)
+_INV_SQRT_2 = 1.0 / _SQRT_2
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 # Standardised widths below this use the narrow-interval series (first neglected term ~ width**8 / 384).
@@ -190,7 +191,10 @@ def _icdf_inside(alpha: Tensor, beta: Tensor, erf_a: Tensor, erf_b: Tensor, u: T
     mass = erf_b - erf_a  # 2 Z, a sum of two positive terms
     y = erf_a + u * mass  # 2 p - 1
     left = y < 0
-    tail = torch.special.ndtr(torch.where(left, alpha, -beta)) + torch.where(left, u, 1.0 - u) * (0.5 * mass)
+    # ndtr(t) = erfc(-t / sqrt2) / 2: torch.special.ndtr forms 1 + erf(t / sqrt2), which loses the far tail (float32:
+    # ndtr(-5.35) 32 % low, ndtr(-6) = 0; float64: ndtr(-8) 2 % low).
+    bound_tail = torch.special.erfc(torch.where(left, -alpha, beta) * _INV_SQRT_2)
+    tail = 0.5 * (bound_tail + torch.where(left, u, 1.0 - u) * mass)
     xi = torch.special.ndtri(tail.clamp(torch.finfo(tail.dtype).tiny, 0.5))
     xi = torch.where(left, xi, -xi)
     if not middle:
@@ -220,6 +224,32 @@ def _icdf_one_sided(a: Tensor, width: Tensor, log_zt: Tensor, u: Tensor) -> Tens
     m = _mills(a + t)
     t = t - (a * t + 0.5 * t * t + log_m_a - torch.log(m) - target) * m
     return torch.minimum(t.clamp(min=0.0), width)
+
+
+def _inside_normalizer(alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``erf(alpha / sqrt2)``, ``erf(beta / sqrt2)`` and ``log Z`` for ``alpha <= 0 <= beta``.
+
+    ``2 Z = erf_b - erf_a`` is a sum of two non-negative terms: no cancellation, whatever the scale.
+    """
+    erf_a, erf_b = torch.erf(alpha * _INV_SQRT_2), torch.erf(beta * _INV_SQRT_2)
+    return erf_a, erf_b, torch.log(0.5 * (erf_b - erf_a))
+
+
+def _inside_entropy(alpha: Tensor, beta: Tensor, log_z: Tensor, log_scale: Tensor) -> Tensor:
+    """``H = log(scale) + log Z + log(2 pi e)/2 + (alpha phi(alpha) - beta phi(beta)) / (2 Z)`` for
+    ``alpha <= 0 <= beta``; ``phi(alpha) / Z`` is formed in log space, so it is 0 (not 0/0) where both underflow."""
+    r_a, r_b = torch.exp(_log_phi(alpha) - log_z), torch.exp(_log_phi(beta) - log_z)
+    return log_scale + log_z + HALF_LOG_2PI_E + 0.5 * (alpha * r_a - beta * r_b)
+
+
+def _inside_log_prob(value: Tensor, loc: Tensor, scale: Tensor, log_scale: Tensor, log_z: Tensor) -> Tensor:
+    return _log_phi((value - loc) / scale) - log_scale - log_z
+
+
+def _exact_endpoints(value: Tensor, x: Tensor, low: Tensor | float, high: Tensor | float) -> Tensor:
+    """The quantile at probability 0 and 1 is the bound itself (the tail formulas give a point ~13 or ~37 scales from
+    ``loc`` there, where the tail mass underflows)."""
+    return torch.where(value <= 0, low, torch.where(value >= 1, high, x))
 
 
 class TruncatedNormal(Distribution):
@@ -273,20 +303,28 @@ class TruncatedNormal(Distribution):
                     raise ValueError(f"TruncatedNormal: {name} must be finite, got {value}.")
             if not scalar_bounds and bool((self.low >= self.high).any()):
                 raise ValueError("TruncatedNormal needs low < high everywhere.")
-        self._alpha = (self.low - self.loc) / self.scale
-        self._beta = (self.high - self.loc) / self.scale
         self._standard_cache: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
         # The shortcut for the common case (every location in the closed interval, which includes ERA's tanh(mean) once
         # it saturates to a bound in float32, and the interval at least a tenth of a scale wide, so ndtri resolves its
         # quantiles) needs a host read of a comparison: only on CPU, and not while compiling.
-        self._inside_only = (
-            not self.loc.is_cuda
-            and not torch.compiler.is_compiling()
-            and bool(((self._alpha <= 0) & (self._beta >= 0) & (self._beta - self._alpha > 0.1)).all())
-        )
-        if self._inside_only:
-            self._erf_a, self._erf_b = torch.erf(self._alpha / _SQRT_2), torch.erf(self._beta / _SQRT_2)
-            self._log_zt = torch.log(0.5 * (self._erf_b - self._erf_a)) + _LOG_SQRT_2PI
+        self._inside_cache: tuple[Tensor, Tensor, Tensor, Tensor, Tensor] | None = None
+        self._inside_only = False
+        if not self.loc.is_cuda and not torch.compiler.is_compiling():
+            alpha, beta = (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
+            width = beta - alpha
+            self._inside_only = bool(((alpha <= 0) & (beta >= 0) & (width > INSIDE_MIN_STANDARDIZED_WIDTH)).all())
+            if self._inside_only:
+                self._inside_cache = (alpha, beta, *_inside_normalizer(alpha, beta))
+
+    def _inside(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``alpha``, ``beta``, ``erf_a``, ``erf_b`` and ``log Z`` of the inside regime (computed once)."""
+        if self._inside_cache is None:
+            alpha, beta = (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
+            self._inside_cache = (alpha, beta, *_inside_normalizer(alpha, beta))
+        return self._inside_cache
+
+    def _log_scale(self) -> Tensor:
+        return torch.log(self.scale)
 
     def expand(self, batch_shape: torch.Size, _instance: TruncatedNormal | None = None) -> TruncatedNormal:
         new = self._get_checked_instance(TruncatedNormal, _instance)
@@ -340,10 +378,8 @@ class TruncatedNormal(Distribution):
 
     def entropy(self) -> Tensor:
         if self._inside_only:
-            r_a = torch.exp(_log_phi(self._alpha) + _LOG_SQRT_2PI - self._log_zt)
-            r_b = torch.exp(_log_phi(self._beta) + _LOG_SQRT_2PI - self._log_zt)
-            log_z = self._log_zt - _LOG_SQRT_2PI
-            return torch.log(self.scale) + log_z + HALF_LOG_2PI_E + 0.5 * (self._alpha * r_a - self._beta * r_b)
+            alpha, beta, _, _, log_z = self._inside()
+            return _inside_entropy(alpha, beta, log_z, self._log_scale())
         log_zt, m1, var, c = self._standard()
         # H = log(scale) + log Z + log(2 pi)/2 + E[xi^2]/2, with E[xi^2] = var + (c + m1)^2 and log Z + log(2 pi)/2
         # = log_zt - c^2/2: the c^2 terms cancel exactly.
@@ -356,8 +392,7 @@ class TruncatedNormal(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         if self._inside_only:
-            xi = (value - self.loc) / self.scale
-            return _log_phi(xi) + _LOG_SQRT_2PI - torch.log(self.scale) - self._log_zt
+            return _inside_log_prob(value, self.loc, self.scale, self._log_scale(), self._inside()[4])
         log_zt, _, _, c = self._standard()
         scale = self.scale.double()
         d = (value.double() - self._anchor()) / scale  # xi - c
@@ -379,11 +414,18 @@ class TruncatedNormal(Distribution):
         return torch.where(at_low, torch.zeros_like(cdf), cdf).to(self.loc.dtype)
 
     def icdf(self, value: Tensor) -> Tensor:
-        """Quantile function; differentiable in ``loc`` and ``scale`` (this is the reparameterisation)."""
+        """Quantile function; differentiable in ``loc`` and ``scale`` (this is the reparameterisation); ``icdf(0)`` and
+        ``icdf(1)`` are ``low`` and ``high``."""
         if self._validate_args and not bool(((value >= 0) & (value <= 1)).all()):
             raise ValueError("TruncatedNormal.icdf expects probabilities in [0, 1].")
+        return _exact_endpoints(value, self._quantile(value), self.low, self.high)
+
+    def _quantile(self, value: Tensor) -> Tensor:
+        """:meth:`icdf` without its argument check and its endpoint values (``rsample``'s ``u`` lies in ``[0, 1)``,
+        and ``u = 0`` is a null event)."""
         if self._inside_only:
-            xi = _icdf_inside(self._alpha, self._beta, self._erf_a, self._erf_b, value, middle=False)
+            alpha, beta, erf_a, erf_b, _ = self._inside()
+            xi = _icdf_inside(alpha, beta, erf_a, erf_b, value, middle=False)
             return torch.clamp(self.loc + self.scale * xi, min=self.low, max=self.high)
         loc, scale, low, high = self._float64()
         log_zt, _, _, _ = self._standard()
@@ -405,7 +447,7 @@ class TruncatedNormal(Distribution):
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
         shape = self._extended_shape(sample_shape)
         uniform = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
-        return self.icdf(uniform)
+        return self._quantile(uniform)
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
         with torch.no_grad():
@@ -449,11 +491,95 @@ def _kl_truncated_normal(p: TruncatedNormal, q: TruncatedNormal) -> Tensor:
     return kl.clamp_min(0.0).to(torch.promote_types(p.loc.dtype, q.loc.dtype))
 
 
-def era_action_distribution(mean_actions: Tensor, log_std: Tensor, validate_args: bool = False) -> TruncatedNormal:
-    """ERA's action distribution on ``(-1, 1)``: location ``tanh(mean_actions)``, scale ``exp(log_std)``.
+class ERATruncatedNormal(TruncatedNormal):
+    """ERA's action distribution: :class:`TruncatedNormal` on ``[-1, 1]`` with location ``tanh(mean_actions)`` and
+    scale ``exp(log_std)``, evaluated in the one regime ERA's parameters can reach.
+
+    The location lies in the closed interval and the scale is at most 20 (``log_std <= MAX_LOG_STD_MAX``, which every
+    ERA head enforces through ``log_std_max``), so the interval always contains the location and is at least a tenth of
+    a scale wide: there the "location inside" formulas hold to float32 rounding (tested against the general
+    :class:`TruncatedNormal` and scipy). ``rsample``/``sample``/``icdf`` (two-sided inverse CDF), ``log_prob``,
+    ``entropy``, ``mode`` and ``mean`` run in the input's dtype, with no float64, no host read and no Python branch on
+    values: the same code in eager mode, under ``torch.compile`` and in a CUDA graph. ``log(scale)`` is ``log_std``
+    itself, and what sampling computes (``alpha``, ``beta``, ``erf``, ``log Z``) is kept for ``log_prob`` and
+    ``entropy`` of the same distribution. ``variance``, ``cdf`` and the KL divergence (TRPO) are the general class's.
+
+    A point mass (``log_std = -inf``) has entropy ``-inf``. ``validate_args=True`` checks the arguments (host reads):
+    float32/float64 tensors of one shape, finite ``log_std <= MAX_LOG_STD_MAX``, no NaN mean.
+
+    :param mean_actions: network mean output (before ``tanh``), shape ``(..., D)``.
+    :param log_std: ERA-activated log standard deviation, the same shape.
+    :param validate_args: check the arguments (and the values given to ``log_prob``/``icdf``).
+    :raises ValueError: (only with ``validate_args=True``) naming the argument.
+    """
+
+    def __init__(self, mean_actions: Tensor, log_std: Tensor, validate_args: bool = False) -> None:
+        if validate_args:
+            _check_era_arguments(mean_actions, log_std)
+        self.loc = torch.tanh(mean_actions)
+        self.scale = torch.exp(log_std)
+        self.low, self.high = -1.0, 1.0
+        self._log_std = log_std
+        self._standard_cache = None
+        self._inside_cache = None
+        self._inside_only = True
+        Distribution.__init__(self, self.loc.shape, validate_args=validate_args)
+
+    def expand(self, batch_shape: torch.Size, _instance: ERATruncatedNormal | None = None) -> ERATruncatedNormal:
+        new = self._get_checked_instance(ERATruncatedNormal, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.loc, new.scale, new._log_std = (x.expand(batch_shape) for x in (self.loc, self.scale, self._log_std))
+        new.low, new.high = self.low, self.high
+        new._standard_cache, new._inside_cache, new._inside_only = None, None, True
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _log_scale(self) -> Tensor:
+        return self._log_std
+
+    @property
+    def mean(self) -> Tensor:
+        """``loc + scale * (phi(alpha) - phi(beta)) / Z``; the difference is formed as ``phi(d) * expm1(-2|loc| /
+        scale^2)`` with ``d`` the distance to the nearer bound in scales, so it does not cancel for wide scales."""
+        _, _, _, _, log_z = self._inside()
+        loc, scale = self.loc, self.scale
+        upper = loc >= 0
+        distance = torch.where(upper, loc, -loc)  # |loc|, with the right one-sided derivative at 0
+        shrink = torch.expm1(-2.0 * distance / (scale * scale)) * torch.exp(_log_phi((1.0 - distance) / scale) - log_z)
+        return torch.clamp(loc + scale * torch.where(upper, shrink, -shrink), min=self.low, max=self.high)
+
+    def entropy(self) -> Tensor:
+        alpha, beta, _, _, log_z = self._inside()
+        entropy = _inside_entropy(alpha, beta, log_z, self._log_std)
+        return torch.where(self._log_std == -math.inf, self._log_std, entropy)
+
+
+def _check_era_arguments(mean_actions: Tensor, log_std: Tensor) -> None:
+    for name, value in (("mean_actions", mean_actions), ("log_std", log_std)):
+        if not isinstance(value, Tensor) or value.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"{name} must be a float32 or float64 tensor, got {getattr(value, 'dtype', type(value))}.")
+    if mean_actions.shape != log_std.shape or mean_actions.dtype != log_std.dtype:
+        raise ValueError(
+            f"mean_actions and log_std must have one shape and dtype, got {tuple(mean_actions.shape)} "
+            f"{mean_actions.dtype} and {tuple(log_std.shape)} {log_std.dtype}."
+        )
+    if bool(torch.isnan(mean_actions).any()):
+        raise ValueError("mean_actions must not be NaN.")
+    if not bool((torch.isfinite(log_std) & (log_std <= MAX_LOG_STD_MAX)).all()):
+        raise ValueError(
+            f"log_std must be finite and <= MAX_LOG_STD_MAX = log(20) = {MAX_LOG_STD_MAX:.4f} (ERA's range), got "
+            f"values from {float(log_std.min()):.6g} to {float(log_std.max()):.6g}."
+        )
+
+
+def era_action_distribution(mean_actions: Tensor, log_std: Tensor, validate_args: bool = False) -> ERATruncatedNormal:
+    """ERA's action distribution on ``[-1, 1]``: location ``tanh(mean_actions)``, scale ``exp(log_std)``.
 
     :param mean_actions: network mean output, shape ``(..., D)``.
-    :param log_std: ERA-activated log standard deviation, same shape.
-    :return: a :class:`TruncatedNormal` with batch shape ``(..., D)``; sum ``log_prob``/``entropy`` over ``-1``.
+    :param log_std: ERA-activated log standard deviation, same shape (in ``[log_std_min, log_std_max]`` of an ERA
+        head, so at most ``MAX_LOG_STD_MAX``).
+    :param validate_args: check the arguments (host reads; off on hot paths).
+    :return: an :class:`ERATruncatedNormal` with batch shape ``(..., D)``; sum ``log_prob``/``entropy`` over ``-1``.
     """
-    return TruncatedNormal(torch.tanh(mean_actions), torch.exp(log_std), validate_args=validate_args)
+    return ERATruncatedNormal(mean_actions, log_std, validate_args=validate_args)
