@@ -41,7 +41,7 @@ from era_policies.delta import HALF_LOG_2PI_E, INSIDE_MIN_STANDARDIZED_WIDTH, MA
 __all__ = ["ERATruncatedNormal", "TruncatedNormal", "era_action_distribution"]
 
 _SQRT_2 = math.sqrt(2.0)
-_INV_SQRT_2 = 1.0 / _SQRT_2
+_TWO_SQRT_PI = 2.0 * math.sqrt(math.pi)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 # Standardised widths below this use the narrow-interval series (first neglected term ~ width**8 / 384).
@@ -180,25 +180,29 @@ def _mills(x: Tensor) -> Tensor:
     return _SQRT_HALF_PI * torch.special.erfcx(x / _SQRT_2)
 
 
-def _icdf_inside(alpha: Tensor, beta: Tensor, erf_a: Tensor, erf_b: Tensor, u: Tensor, middle: bool) -> Tensor:
-    """Standardised quantile for ``alpha <= 0 <= beta``, given ``erf_a``, ``erf_b`` = ``erf(alpha|beta / sqrt2)``.
+def _icdf_inside(lower: Tensor, upper: Tensor, erf_lower: Tensor, mass: Tensor, u: Tensor, middle: bool) -> Tensor:
+    """Standardised quantile for a location inside ``[low, high]``.
+
+    :param lower: ``-alpha / sqrt2 >= 0``, the distance from the location down to ``low`` in units of ``sqrt2 scale``.
+    :param upper: ``beta / sqrt2 >= 0``, up to ``high``.
+    :param erf_lower: ``erf(lower)``; ``mass``: ``2 Z = erf(lower) + erf(upper)`` (see :func:`_inside_mass`).
 
     ``ndtri`` of the probability between the nearer bound and the quantile, which stays below 1/2 and so is
     representable to full relative precision. Near 1/2 that resolves quantiles only to about one ulp, too coarse for
     an interval narrow against the scale: with ``middle=True`` the middle (``|2p - 1| < 1/2``) uses
-    ``erfinv(erf_a + u (erf_b - erf_a))`` instead, which forms no probability near 1/2.
+    ``erfinv(2p - 1)`` instead, which forms no probability near 1/2.
     """
-    mass = erf_b - erf_a  # 2 Z, a sum of two positive terms
-    y = erf_a + u * mass  # 2 p - 1
-    left = y < 0
-    # ndtr(t) = erfc(-t / sqrt2) / 2: torch.special.ndtr forms 1 + erf(t / sqrt2), which loses the far tail (float32:
-    # ndtr(-5.35) 32 % low, ndtr(-6) = 0; float64: ndtr(-8) 2 % low).
-    bound_tail = torch.special.erfc(torch.where(left, -alpha, beta) * _INV_SQRT_2)
-    tail = 0.5 * (bound_tail + torch.where(left, u, 1.0 - u) * mass)
+    u_mass = u * mass
+    left = u_mass < erf_lower  # 2 p - 1 < 0
+    # Phi(-d) = erfc(d / sqrt2) / 2: torch.special.ndtr forms 1 + erf(-d / sqrt2), which loses the far tail (float32:
+    # ndtr(-5.35) 32 % low, ndtr(-6) = 0; float64: ndtr(-8) 2 % low). 1 - u is exact; mass - u_mass is not.
+    bound_tail = torch.special.erfc(torch.where(left, lower, upper))
+    tail = 0.5 * torch.addcmul(bound_tail, torch.where(left, u, 1.0 - u), mass)
     xi = torch.special.ndtri(tail.clamp(torch.finfo(tail.dtype).tiny, 0.5))
     xi = torch.where(left, xi, -xi)
     if not middle:
         return xi
+    y = u_mass - erf_lower
     central = y.abs() < 0.5
     return torch.where(central, _SQRT_2 * torch.erfinv(torch.where(central, y, torch.zeros_like(y))), xi)
 
@@ -226,20 +230,26 @@ def _icdf_one_sided(a: Tensor, width: Tensor, log_zt: Tensor, u: Tensor) -> Tens
     return torch.minimum(t.clamp(min=0.0), width)
 
 
-def _inside_normalizer(alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``erf(alpha / sqrt2)``, ``erf(beta / sqrt2)`` and ``log Z`` for ``alpha <= 0 <= beta``.
-
-    ``2 Z = erf_b - erf_a`` is a sum of two non-negative terms: no cancellation, whatever the scale.
-    """
-    erf_a, erf_b = torch.erf(alpha * _INV_SQRT_2), torch.erf(beta * _INV_SQRT_2)
-    return erf_a, erf_b, torch.log(0.5 * (erf_b - erf_a))
+def _inside_distances(loc: Tensor, scale: Tensor, low: Tensor | float, high: Tensor | float) -> tuple[Tensor, Tensor]:
+    """``(loc - low) / (sqrt2 scale)`` and ``(high - loc) / (sqrt2 scale)``: ``-alpha / sqrt2`` and ``beta / sqrt2``."""
+    sqrt2_scale = _SQRT_2 * scale
+    return (loc - low) / sqrt2_scale, (high - loc) / sqrt2_scale
 
 
-def _inside_entropy(alpha: Tensor, beta: Tensor, log_z: Tensor, log_scale: Tensor) -> Tensor:
-    """``H = log(scale) + log Z + log(2 pi e)/2 + (alpha phi(alpha) - beta phi(beta)) / (2 Z)`` for
-    ``alpha <= 0 <= beta``; ``phi(alpha) / Z`` is formed in log space, so it is 0 (not 0/0) where both underflow."""
-    r_a, r_b = torch.exp(_log_phi(alpha) - log_z), torch.exp(_log_phi(beta) - log_z)
-    return log_scale + log_z + HALF_LOG_2PI_E + 0.5 * (alpha * r_a - beta * r_b)
+def _inside_mass(lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor]:
+    """``erf(lower)`` and ``2 Z = erf(lower) + erf(upper)`` for the distances of :func:`_inside_distances`: a sum of two
+    non-negative terms, so no cancellation, whatever the scale."""
+    erf_lower = torch.erf(lower)
+    return erf_lower, erf_lower + torch.erf(upper)
+
+
+def _inside_entropy(lower: Tensor, upper: Tensor, log_z: Tensor, log_scale: Tensor) -> Tensor:
+    """``H = log(scale) + log Z + log(2 pi e)/2 + (alpha phi(alpha) - beta phi(beta)) / (2 Z)`` with ``alpha = -sqrt2
+    lower``, ``beta = sqrt2 upper``; ``phi / Z`` is formed in log space, so it is 0 (not 0/0) where both underflow."""
+    r_lower = torch.exp(-lower * lower - log_z)  # sqrt(2 pi) phi(alpha) / Z
+    r_upper = torch.exp(-upper * upper - log_z)
+    # alpha phi(alpha) / (2 Z) = -lower r_lower / (2 sqrt(pi)), and likewise for beta.
+    return log_scale + log_z + HALF_LOG_2PI_E - (lower * r_lower + upper * r_upper) / _TWO_SQRT_PI
 
 
 def _inside_log_prob(value: Tensor, loc: Tensor, scale: Tensor, log_scale: Tensor, log_z: Tensor) -> Tensor:
@@ -307,21 +317,29 @@ class TruncatedNormal(Distribution):
         # The shortcut for the common case (every location in the closed interval, which includes ERA's tanh(mean) once
         # it saturates to a bound in float32, and the interval at least a tenth of a scale wide, so ndtri resolves its
         # quantiles) needs a host read of a comparison: only on CPU, and not while compiling.
-        self._inside_cache: tuple[Tensor, Tensor, Tensor, Tensor, Tensor] | None = None
+        self._inside_cache: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+        self._log_z_cache: Tensor | None = None
         self._inside_only = False
         if not self.loc.is_cuda and not torch.compiler.is_compiling():
-            alpha, beta = (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
-            width = beta - alpha
-            self._inside_only = bool(((alpha <= 0) & (beta >= 0) & (width > INSIDE_MIN_STANDARDIZED_WIDTH)).all())
+            lower, upper = _inside_distances(self.loc, self.scale, self.low, self.high)
+            width = _SQRT_2 * (lower + upper)
+            self._inside_only = bool(((lower >= 0) & (upper >= 0) & (width > INSIDE_MIN_STANDARDIZED_WIDTH)).all())
             if self._inside_only:
-                self._inside_cache = (alpha, beta, *_inside_normalizer(alpha, beta))
+                self._inside_cache = (lower, upper, *_inside_mass(lower, upper))
 
-    def _inside(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """``alpha``, ``beta``, ``erf_a``, ``erf_b`` and ``log Z`` of the inside regime (computed once)."""
+    def _inside(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The inside regime's distances to the bounds (:func:`_inside_distances`), ``erf`` of the lower one and
+        ``2 Z`` (computed once)."""
         if self._inside_cache is None:
-            alpha, beta = (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
-            self._inside_cache = (alpha, beta, *_inside_normalizer(alpha, beta))
+            lower, upper = _inside_distances(self.loc, self.scale, self.low, self.high)
+            self._inside_cache = (lower, upper, *_inside_mass(lower, upper))
         return self._inside_cache
+
+    def _inside_log_z(self) -> Tensor:
+        """``log Z`` of the inside regime (computed once; sampling alone does not need it)."""
+        if self._log_z_cache is None:
+            self._log_z_cache = torch.log(0.5 * self._inside()[3])
+        return self._log_z_cache
 
     def _log_scale(self) -> Tensor:
         return torch.log(self.scale)
@@ -378,8 +396,8 @@ class TruncatedNormal(Distribution):
 
     def entropy(self) -> Tensor:
         if self._inside_only:
-            alpha, beta, _, _, log_z = self._inside()
-            return _inside_entropy(alpha, beta, log_z, self._log_scale())
+            lower, upper, _, _ = self._inside()
+            return _inside_entropy(lower, upper, self._inside_log_z(), self._log_scale())
         log_zt, m1, var, c = self._standard()
         # H = log(scale) + log Z + log(2 pi)/2 + E[xi^2]/2, with E[xi^2] = var + (c + m1)^2 and log Z + log(2 pi)/2
         # = log_zt - c^2/2: the c^2 terms cancel exactly.
@@ -392,7 +410,7 @@ class TruncatedNormal(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         if self._inside_only:
-            return _inside_log_prob(value, self.loc, self.scale, self._log_scale(), self._inside()[4])
+            return _inside_log_prob(value, self.loc, self.scale, self._log_scale(), self._inside_log_z())
         log_zt, _, _, c = self._standard()
         scale = self.scale.double()
         d = (value.double() - self._anchor()) / scale  # xi - c
@@ -424,9 +442,8 @@ class TruncatedNormal(Distribution):
         """:meth:`icdf` without its argument check and its endpoint values (``rsample``'s ``u`` lies in ``[0, 1)``,
         and ``u = 0`` is a null event)."""
         if self._inside_only:
-            alpha, beta, erf_a, erf_b, _ = self._inside()
-            xi = _icdf_inside(alpha, beta, erf_a, erf_b, value, middle=False)
-            return torch.clamp(self.loc + self.scale * xi, min=self.low, max=self.high)
+            xi = _icdf_inside(*self._inside(), value, middle=False)
+            return torch.clamp(torch.addcmul(self.loc, self.scale, xi), min=self.low, max=self.high)
         loc, scale, low, high = self._float64()
         log_zt, _, _, _ = self._standard()
         u = value.double()
@@ -434,8 +451,8 @@ class TruncatedNormal(Distribution):
         one_sided = (alpha >= 0) | (beta <= 0)
         one = torch.ones_like(alpha)
         alpha_in, beta_in = torch.where(one_sided, -one, alpha), torch.where(one_sided, one, beta)
-        erf_a, erf_b = torch.erf(alpha_in / _SQRT_2), torch.erf(beta_in / _SQRT_2)
-        xi_inside = _icdf_inside(alpha_in, beta_in, erf_a, erf_b, u, middle=True)
+        lower_in, upper_in = -alpha_in / _SQRT_2, beta_in / _SQRT_2
+        xi_inside = _icdf_inside(lower_in, upper_in, *_inside_mass(lower_in, upper_in), u, middle=True)
         flip = beta <= 0
         a = torch.where(one_sided, torch.where(flip, -beta, alpha), one)
         width = torch.where(one_sided, (high - low) / scale, one)
@@ -522,6 +539,7 @@ class ERATruncatedNormal(TruncatedNormal):
         self._log_std = log_std
         self._standard_cache = None
         self._inside_cache = None
+        self._log_z_cache = None
         self._inside_only = True
         Distribution.__init__(self, self.loc.shape, validate_args=validate_args)
 
@@ -530,7 +548,7 @@ class ERATruncatedNormal(TruncatedNormal):
         batch_shape = torch.Size(batch_shape)
         new.loc, new.scale, new._log_std = (x.expand(batch_shape) for x in (self.loc, self.scale, self._log_std))
         new.low, new.high = self.low, self.high
-        new._standard_cache, new._inside_cache, new._inside_only = None, None, True
+        new._standard_cache, new._inside_cache, new._log_z_cache, new._inside_only = None, None, None, True
         Distribution.__init__(new, batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
@@ -542,7 +560,7 @@ class ERATruncatedNormal(TruncatedNormal):
     def mean(self) -> Tensor:
         """``loc + scale * (phi(alpha) - phi(beta)) / Z``; the difference is formed as ``phi(d) * expm1(-2|loc| /
         scale^2)`` with ``d`` the distance to the nearer bound in scales, so it does not cancel for wide scales."""
-        _, _, _, _, log_z = self._inside()
+        log_z = self._inside_log_z()
         loc, scale = self.loc, self.scale
         upper = loc >= 0
         distance = torch.where(upper, loc, -loc)  # |loc|, with the right one-sided derivative at 0
@@ -550,8 +568,8 @@ class ERATruncatedNormal(TruncatedNormal):
         return torch.clamp(loc + scale * torch.where(upper, shrink, -shrink), min=self.low, max=self.high)
 
     def entropy(self) -> Tensor:
-        alpha, beta, _, _, log_z = self._inside()
-        entropy = _inside_entropy(alpha, beta, log_z, self._log_std)
+        lower, upper, _, _ = self._inside()
+        entropy = _inside_entropy(lower, upper, self._inside_log_z(), self._log_std)
         return torch.where(self._log_std == -math.inf, self._log_std, entropy)
 
 
