@@ -438,7 +438,7 @@ def test_model_and_policy_save_load_round_trip(algo, policy, tmp_path):
     loaded = algo.load(tmp_path / "model.zip", device="cpu")
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], expected)
     for key, value in kwargs.items():
-        assert loaded.policy.era_options[key] == value, key
+        assert getattr(loaded.policy.era_options, key, getattr(loaded.policy, key, None)) == value, key
     # delta and the batch-level running normaliser are part of the state
     restored = _era_net(loaded)
     assert torch.equal(restored.era_std.era_delta.delta, original.era_std.era_delta.delta)
@@ -477,7 +477,7 @@ def test_rl_zoo_dotted_policy_and_callback_paths():
     model = SAC(_class_by_name("era_policies.sb3.ERASACPolicy"), three_dim_env(), ent_coef=0.0, learning_starts=10,
                 batch_size=16, policy_kwargs=policy_kwargs)  # fmt: skip
     model.learn(30, callback=[_class_by_name("era_policies.sb3.ERACallback")()])
-    assert model.policy.era_options["delta"] == "auto" and model.policy.era_std.era_delta.delta.item() > 0
+    assert model.policy.era_options.delta == "auto" and model.policy.era_std.era_delta.delta.item() > 0
 
 
 # ------------------------------------------------------------------------------------------ warnings and errors
@@ -579,3 +579,54 @@ def test_constant_delta_trains_without_callback_and_without_warnings(algo, polic
         model = _make(algo, policy, three_dim_env(), delta=0.1)
         model.learn(100)
     assert math.isclose(model.policy.era_std.era_delta.delta.item(), 0.1, rel_tol=1e-6)
+
+
+def test_a_sac_era_model_loaded_as_tqc_is_refused_at_load_time(tmp_path):
+    """SB3 builds whatever policy class the zip names under the algorithm ``.load`` is called on; TQC with SAC's
+    networks would crash later inside learn(). The policy sees which algorithm builds it and refuses."""
+    model = _make(SAC, ERASACPolicy, three_dim_env())
+    model.save(tmp_path / "sac_era.zip")
+    with pytest.raises(ValueError, match=r"ERASACPolicy is the ERA policy of SAC, not of TQC.*SAC\.load"):
+        TQC.load(tmp_path / "sac_era.zip", env=three_dim_env(), device="cpu")
+    assert isinstance(SAC.load(tmp_path / "sac_era.zip", device="cpu").policy, ERASACPolicy)
+
+
+@pytest.mark.parametrize(
+    ("algo", "policy"),
+    [
+        (TQC, ERASACPolicy),
+        (SAC, ERATQCPolicy),
+        (CrossQ, ERATQCPolicy),
+        (SAC, ERAActorCriticPolicy),
+        (PPO, ERASACPolicy),
+    ],
+    ids=str,
+)
+def test_a_policy_of_another_algorithm_is_refused(algo, policy):
+    with pytest.raises(ValueError, match=rf"{policy.__name__} is the ERA policy of .*not of {algo.__name__}"):
+        algo(policy, three_dim_env())
+
+
+def test_crossq_refuses_dict_observations_at_construction():
+    with pytest.raises(ValueError, match=r"ERACrossQPolicy needs a Box observation space.*FlattenObservation"):
+        CrossQ(
+            ERACrossQPolicy, _DictObsEnv(), ent_coef=0.0, policy_kwargs={"features_extractor_class": CombinedExtractor}
+        )
+
+
+def test_options_are_one_frozen_value_written_back_for_save_and_load():
+    from dataclasses import FrozenInstanceError, asdict
+
+    from era_policies.sb3 import ERAOptions
+
+    model = _make(SAC, ERASACPolicy, three_dim_env(), delta=0.2, entropy_level="batch")
+    options = model.policy.era_options
+    assert options == ERAOptions(-0.5, -8.0, 0.0, "batch", 0.2, 0.01)
+    assert model.policy.actor.era_options is options
+    with pytest.raises(FrozenInstanceError):
+        options.delta = 0.3
+    parameters = model.policy._get_constructor_parameters()
+    assert {key: parameters[key] for key in asdict(options)} == asdict(options)
+    assert parameters["action_distribution"] == "truncated_normal"
+    with pytest.raises(ValueError, match="log_std_max=5 is too large"):
+        ERAOptions(-0.5, log_std_max=5.0)
