@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from era_policies.delta import (
     HALF_LOG_2PI_E,
     EntropyDelta,
+    _check_finite_logits,
     _finite_real,
     check_action_dim,
     check_batch_momentum,
@@ -62,12 +63,7 @@ def _check_activation_args(
     if not log_std_min < log_std_max:
         raise ValueError(f"need log_std_min < log_std_max, got {log_std_min} and {log_std_max}.")
     action_dim = std_logits.shape[-1]
-    read_values = not std_logits.is_cuda and not torch.compiler.is_compiling()
-    if read_values and not bool(torch.isfinite(std_logits.amax(-1)).all()):
-        raise ValueError(
-            "std_logits must be finite (-inf entries are allowed while each row has a finite maximum); got +inf or "
-            "NaN, which would make the softmax NaN. Check the network producing them."
-        )
+    _check_finite_logits(std_logits, "std_logits")
     if isinstance(target_entropy, Tensor):
         batch_shape = std_logits.shape[:-1]
         if not target_entropy.is_floating_point() or not _broadcasts_to(target_entropy.shape, batch_shape):
@@ -76,7 +72,7 @@ def _check_activation_args(
                 f"{tuple(batch_shape)}, got a {target_entropy.dtype} tensor of shape {tuple(target_entropy.shape)}."
             )
         # There the target usually comes from EntropyDelta, which keeps it feasible by construction.
-        if target_entropy.is_cuda or not read_values or target_entropy.numel() == 0:
+        if target_entropy.is_cuda or std_logits.is_cuda or torch.compiler.is_compiling() or target_entropy.numel() == 0:
             return
         worst = float(target_entropy.detach().max())  # NaN propagates into the check
         # A target computed in the tensor's precision at the limit may exceed it by its rounding.

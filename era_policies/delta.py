@@ -53,6 +53,18 @@ def _finite_real(value: object, name: str) -> float:
     return value
 
 
+def _check_finite_logits(logits: Tensor, name: str) -> None:
+    """``+inf`` or NaN logits make a softmax NaN; ``-inf`` entries (masking) are fine while every row keeps a finite
+    maximum. One host read, skipped on CUDA (a device synchronisation) and while compiling (a graph break)."""
+    if logits.is_cuda or torch.compiler.is_compiling():
+        return
+    if not bool(torch.isfinite(logits.amax(-1)).all()):
+        raise ValueError(
+            f"{name} must be finite (-inf entries are allowed while each row has a finite maximum); got +inf or NaN, "
+            "which would make the softmax NaN. Check the network producing them."
+        )
+
+
 def check_target_entropy_per_dim(target_entropy_per_dim: float, log_std_max: float = 0.0) -> float:
     """Check that ERA can enforce ``target_entropy_per_dim`` nats per action dimension and return it as a float.
 
