@@ -24,7 +24,7 @@ from era_policies.delta import (
     max_entropy_per_dim,
 )
 from era_policies.discrete import era_logits, lambertw_m1
-from era_policies.distributions import TruncatedNormal, era_action_distribution
+from era_policies.distributions import ERATruncatedNormal, TruncatedNormal, era_action_distribution
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "MAX_LOG_STD_MAX",
     "BatchERA",
     "ERAStd",
+    "ERATruncatedNormal",
     "EntropyDelta",
     "TruncatedNormal",
     "__version__",

@@ -227,9 +227,9 @@ class BatchERA(nn.Module):
             log_normalizer = batch_log_normalizer(std_logits)
             self._update_running(log_normalizer)
             return log_normalizer
-        if int(self.num_batches_tracked) > 0:
-            return self.running_log_normalizer.to(std_logits.dtype)
-        return batch_log_normalizer(std_logits)
+        # torch.where, not an `if` on the count: acting reads nothing back to the host.
+        running = self.running_log_normalizer.to(std_logits.dtype)
+        return torch.where(self.num_batches_tracked > 0, running, batch_log_normalizer(std_logits))
 
     def extra_repr(self) -> str:
         return f"momentum={self.momentum}"

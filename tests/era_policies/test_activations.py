@@ -272,12 +272,18 @@ class _DispatchedOps(TorchDispatchMode):
 @pytest.mark.parametrize("level", ["state", "batch"])
 def test_era_std_forward_runs_the_formula_only(level):
     """Validated once at construction, so a forward pass dispatches the formula's operators and nothing else: no
-    checks, no host read (``aten._local_scalar_dense``). The owner's Linear layer fixes the logits' width."""
+    checks, no host read (``aten._local_scalar_dense``), in training and in eval mode (acting). The owner's Linear
+    layer fixes the logits' width."""
     head = ERAStd(action_dim=5, target_entropy_per_dim=-0.5, level=level, delta="auto").double()
     std_logits = torch.randn(8, 5, dtype=torch.float64)
+    for mode in (False, True, False):  # eval before any training batch, training, eval with running statistics
+        head.train(mode)
+        with _DispatchedOps() as ops:
+            head(std_logits)
+        assert "_local_scalar_dense" not in ops.names
+    head.train()
     with _DispatchedOps() as ops:
         log_std = head(std_logits)
-    assert "_local_scalar_dense" not in ops.names
     if level == "state":
         assert sorted(ops.names) == ["_softmax", "add", "add", "clamp", "detach", "mul", "mul"]
         torch.testing.assert_close(log_std, era_log_std(std_logits, 5 * -0.5))
