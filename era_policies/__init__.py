@@ -15,25 +15,32 @@ from era_policies.activations import (
 )
 from era_policies.delta import (
     HALF_LOG_2PI_E,
+    MAX_LOG_STD_MAX,
     EntropyDelta,
     check_action_dim,
+    check_batch_momentum,
+    check_log_std_range,
     check_target_entropy_per_dim,
     max_entropy_per_dim,
 )
 from era_policies.discrete import era_logits, lambertw_m1
-from era_policies.distributions import TruncatedNormal, era_action_distribution
+from era_policies.distributions import ERATruncatedNormal, TruncatedNormal, era_action_distribution
 
 __version__ = "0.1.0"
 
 __all__ = [
     "HALF_LOG_2PI_E",
+    "MAX_LOG_STD_MAX",
     "BatchERA",
     "ERAStd",
+    "ERATruncatedNormal",
     "EntropyDelta",
     "TruncatedNormal",
     "__version__",
     "batch_log_normalizer",
     "check_action_dim",
+    "check_batch_momentum",
+    "check_log_std_range",
     "check_target_entropy_per_dim",
     "era_action_distribution",
     "era_log_std",

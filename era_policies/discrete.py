@@ -19,6 +19,8 @@ import math
 import torch
 from torch import Tensor
 
+from era_policies.delta import _check_finite_logits
+
 __all__ = ["era_logits", "lambertw_m1"]
 
 
@@ -68,13 +70,15 @@ def era_logits(logits: Tensor, min_entropy: float, tau: float = 4.0) -> Tensor:
         (for ``tau = 4`` that is ``H0 < log(n) - 0.0596``).
     :param tau: shape parameter, ``> 1`` and ``!= e`` (at ``e`` the map touches the branch point of ``W``).
     :return: activated logits, shape ``(..., n)``, same dtype.
-    :raises ValueError: for an unreachable floor or a bad ``tau``.
+    :raises ValueError: for an unreachable floor, a bad ``tau`` or ``+inf``/NaN logits (checked on CPU outside
+        ``torch.compile``).
     """
     if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.dim() == 0:
         raise ValueError("logits must be a floating-point tensor of shape (..., n).")
     n = logits.shape[-1]
     if n < 2:
         raise ValueError(f"era_logits needs at least 2 classes, got n={n}.")
+    _check_finite_logits(logits, "logits")
     if not tau > 1.0 or abs(tau - math.e) < 1e-9:
         raise ValueError(f"tau must be > 1 and != e, got {tau}.")
     if not min_entropy < math.log(n):

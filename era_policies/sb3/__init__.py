@@ -18,12 +18,13 @@ except ImportError as err:  # pragma: no cover - exercised by the missing-depend
 
 from era_policies.sb3.callbacks import ERACallback
 from era_policies.sb3.distributions import TruncatedGaussianDistribution
-from era_policies.sb3.policies import ERAActorCriticPolicy, ERASACPolicy, SACLayerNormPolicy
+from era_policies.sb3.policies import ERAActorCriticPolicy, ERAOptions, ERASACPolicy, SACLayerNormPolicy
 
 __all__ = [
     "ERAActorCriticPolicy",
     "ERACallback",
     "ERACrossQPolicy",
+    "ERAOptions",
     "ERASACPolicy",
     "ERATQCPolicy",
     "SACLayerNormPolicy",

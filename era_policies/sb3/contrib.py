@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sb3_contrib import TQC, CrossQ
 from sb3_contrib.crossq.policies import Actor as CrossQActor
 from sb3_contrib.crossq.policies import CrossQPolicy
 from sb3_contrib.tqc.policies import Actor as TQCActor
@@ -36,6 +37,7 @@ class ERATQCPolicy(_ERAOffPolicyMixin, TQCPolicy):
     """
 
     actor_class = ERATQCActor
+    algorithm_classes = (TQC,)
 
 
 class ERACrossQPolicy(_ERAOffPolicyMixin, CrossQPolicy):
@@ -54,3 +56,6 @@ class ERACrossQPolicy(_ERAOffPolicyMixin, CrossQPolicy):
     """
 
     actor_class = ERACrossQActor
+    algorithm_classes = (CrossQ,)
+    # sb3-contrib's CrossQ concatenates observation tensors in train() and has no MultiInputPolicy.
+    box_observations_only = True

@@ -8,7 +8,7 @@ import torch
 from stable_baselines3.common.distributions import Distribution
 from torch import nn
 
-from era_policies.distributions import TruncatedNormal, era_action_distribution
+from era_policies.distributions import ERATruncatedNormal, era_action_distribution
 
 __all__ = ["TruncatedGaussianDistribution"]
 
@@ -19,12 +19,14 @@ class TruncatedGaussianDistribution(Distribution):
     """Diagonal truncated normal on ``[-1, 1]^D`` with location ``tanh(mean_actions)`` and scale ``exp(log_std)``.
 
     Actions are already in ``[-1, 1]``: SB3 rescales them to the environment's Box bounds for policies with
-    ``squash_output=True`` (no clipping involved). ``log_prob`` and ``entropy`` are summed over the action axis.
+    ``squash_output=True`` (no clipping involved). ``log_prob`` and ``entropy`` are summed over the action axis. The
+    distribution is :func:`~era_policies.era_action_distribution`'s: what sampling computes is reused by ``log_prob``
+    of the same parameters, and the entropy is computed only when asked for.
 
     :param action_dim: ``D``.
     """
 
-    distribution: TruncatedNormal
+    distribution: ERATruncatedNormal
 
     def __init__(self, action_dim: int) -> None:
         super().__init__()

@@ -9,10 +9,14 @@ learn ``delta="auto"``::
 Module layout (a contract: the single-file agents export their networks into these classes by ``state_dict``):
 
 * SAC-family actor: SB3's ``latent_pi``, ``mu`` (mean head) and ``log_std`` (a ``Linear`` giving ERA's std *logits*;
-  SB3's name kept), ``era_delta`` (:class:`~era_policies.EntropyDelta`) and, for ``entropy_level="batch"`` only,
-  ``batch_era`` (:class:`~era_policies.BatchERA`).
+  SB3's name kept), and ``era_std``, the ERA head (:class:`~era_policies.ERAStd`) with its children ``era_delta``
+  (:class:`~era_policies.EntropyDelta`) and, for ``entropy_level="batch"`` only, ``batch_era``
+  (:class:`~era_policies.BatchERA`).
 * :class:`ERAActorCriticPolicy`: SB3's ``mlp_extractor``, ``action_net`` (mean) and ``value_net``, plus
-  ``std_logits_net``, ``era_delta`` and ``batch_era`` (batch level only).
+  ``std_logits_net`` and ``era_std``.
+
+State dicts written before the head existed (``era_delta.*``, ``batch_era.*`` directly under the actor or the policy)
+still load: :meth:`ERAStd.accept_legacy_state_dicts <era_policies.ERAStd.accept_legacy_state_dicts>` renames them.
 * :class:`LayerNormContinuousCritic`: ``qf0``, ``qf1``, ... = ``Linear, LayerNorm, activation`` per hidden layer, then
   ``Linear`` to the Q-value.
 """
@@ -23,8 +27,9 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from functools import partial
-from numbers import Real
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -32,7 +37,10 @@ import sb3_contrib
 import stable_baselines3
 import torch
 from gymnasium import spaces
+from stable_baselines3 import SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.distributions import Distribution, SquashedDiagGaussianDistribution
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, ContinuousCritic
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, create_mlp
@@ -42,13 +50,14 @@ from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 import era_policies
-from era_policies.activations import BatchERA, era_log_std, era_log_std_batch
-from era_policies.delta import EntropyDelta, check_target_entropy_per_dim
+from era_policies.activations import ERAStd
+from era_policies.delta import EntropyDelta
 from era_policies.sb3.distributions import TruncatedGaussianDistribution
 from era_policies.spaces import check_continuous_action_space
 
 __all__ = [
     "ERAActorCriticPolicy",
+    "ERAOptions",
     "ERASACPolicy",
     "LayerNormContinuousCritic",
     "SACLayerNormPolicy",
@@ -80,23 +89,67 @@ def warn_in_user_code(message: str, category: type[Warning] = UserWarning) -> No
     warnings.warn(message, category, stacklevel=stacklevel)
 
 
-def check_era_options(
-    policy_name: str,
-    observation_space: spaces.Space,
-    action_space: spaces.Space,
-    kwargs: dict[str, Any],
-    target_entropy_per_dim: float,
-    log_std_min: float,
-    log_std_max: float,
-    entropy_level: str,
-    delta: float | str,
-    action_distribution: str = "truncated_normal",
+@dataclass(frozen=True)
+class ERAOptions:
+    """ERA's options of an SB3 policy, checked once when the policy is constructed (before SB3 builds any network);
+    :meth:`head` builds the ERA head from them, and saving writes them back as the policy's keyword arguments.
+
+    :param target_entropy_per_dim: the entropy floor ``H0 / D`` in nats per action dimension.
+    :param log_std_min: lower clamp of the activated log standard deviation.
+    :param log_std_max: upper bound of the activated log standard deviation (at most ``log(20)``).
+    :param entropy_level: ``"state"`` (every state keeps the floor) or ``"batch"`` (the batch mean does).
+    :param delta: a constant ``>= 0`` (nats per dimension) or ``"auto"``.
+    :param batch_momentum: momentum of the running normaliser (``entropy_level="batch"``).
+    :raises ValueError: naming the option (the checks are :class:`~era_policies.ERAStd`'s).
+    """
+
+    target_entropy_per_dim: float
+    log_std_min: float = -8.0
+    log_std_max: float = 0.0
+    entropy_level: EntropyLevel = "state"
+    delta: float | Literal["auto"] = 0.0
+    batch_momentum: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.entropy_level not in ("state", "batch"):
+            raise ValueError(f"entropy_level must be 'state' or 'batch', got {self.entropy_level!r}.")
+        self.head(action_dim=1)  # ERAStd checks every other option, without a network to build
+
+    def head(self, action_dim: int) -> ERAStd:
+        """The ERA head for ``action_dim`` action dimensions."""
+        return ERAStd(
+            action_dim,
+            self.target_entropy_per_dim,
+            self.log_std_min,
+            self.log_std_max,
+            self.entropy_level,
+            self.delta,
+            self.batch_momentum,
+        )
+
+
+def _check_action_distribution(action_distribution: str) -> None:
+    if action_distribution not in ("truncated_normal", "tanh_normal"):
+        raise ValueError(
+            f"action_distribution must be 'truncated_normal' or 'tanh_normal', got {action_distribution!r}."
+        )
+
+
+def _check_sb3_arguments(
+    policy: _ERAPolicyMixin, observation_space: spaces.Space, action_space: spaces.Space, kwargs: dict[str, Any]
 ) -> None:
-    """Reject options ERA cannot work with, naming the argument, before SB3 builds any network.
+    """Reject SB3 arguments and algorithms an ERA policy cannot work with, naming them, before any network is built.
 
     :param kwargs: the SB3 keyword arguments the policy was given (``use_sde``, ``features_extractor_class``).
     """
+    policy_name = type(policy).__name__
     check_continuous_action_space(action_space)
+    if policy.box_observations_only and not isinstance(observation_space, spaces.Box):
+        raise ValueError(
+            f"{policy_name} needs a Box observation space, got {type(observation_space).__name__}: sb3-contrib's "
+            "CrossQ concatenates observation tensors in train() and has no MultiInputPolicy. Flatten Dict "
+            "observations with gymnasium.wrappers.FlattenObservation."
+        )
     if kwargs.get("use_sde", False):
         raise ValueError(
             "use_sde=True is not supported by ERA policies: ERA sets the standard deviation through its activation, "
@@ -110,23 +163,28 @@ def check_era_options(
             "policy_kwargs=dict(features_extractor_class=CombinedExtractor) (from "
             "stable_baselines3.common.torch_layers), as SB3's MultiInputPolicy does."
         )
-    target = check_target_entropy_per_dim(target_entropy_per_dim, log_std_max)
-    if not log_std_min < log_std_max:
-        raise ValueError(f"log_std_min must be < log_std_max, got {log_std_min} and {log_std_max}.")
-    if entropy_level not in ("state", "batch"):
-        raise ValueError(f"entropy_level must be 'state' or 'batch', got {entropy_level!r}.")
-    if delta != "auto" and not (isinstance(delta, Real) and not isinstance(delta, bool) and delta >= 0):
-        raise ValueError(f"delta must be a float >= 0 or 'auto', got {delta!r}.")
-    if action_distribution not in ("truncated_normal", "tanh_normal"):
+    algorithm = _constructing_algorithm()
+    if algorithm is None:
+        return
+    expected = policy.algorithm_classes
+    if not isinstance(algorithm, expected):
+        names = " or ".join(cls.__name__ for cls in expected)
         raise ValueError(
-            f"action_distribution must be 'truncated_normal' or 'tanh_normal', got {action_distribution!r}."
+            f"{policy_name} is the ERA policy of {names}, not of {type(algorithm).__name__} (its networks and losses "
+            f"differ). Use {type(algorithm).__name__}'s ERA policy; a saved {names} model loads with {names}.load."
         )
-    if target > BOUNDED_MAX_ENTROPY_PER_DIM:
-        warn_in_user_code(
-            f"target_entropy_per_dim={target} exceeds log(2) = {BOUNDED_MAX_ENTROPY_PER_DIM:.4f}, the largest entropy "
-            "any distribution on [-1, 1] can have: the Gaussian keeps the target, the bounded policy cannot (and "
-            "delta='auto' would climb to its cap)."
-        )
+
+
+def _constructing_algorithm() -> BaseAlgorithm | None:
+    """The SB3 algorithm whose ``_setup_model`` is building the policy (``None`` for a policy built by hand). The
+    algorithm of a saved model is whichever ``.load`` is called on, which SB3 does not check against the policy."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, BaseAlgorithm):
+            return owner
+        frame = frame.f_back
+    return None
 
 
 def parameters_without_delta(module: nn.Module) -> list[nn.Parameter]:
@@ -134,47 +192,6 @@ def parameters_without_delta(module: nn.Module) -> list[nn.Parameter]:
     moments); :class:`~era_policies.sb3.ERACallback` learns it with its own optimiser."""
     deltas = {id(m.delta) for m in module.modules() if isinstance(m, EntropyDelta)}
     return [param for param in module.parameters() if id(param) not in deltas]
-
-
-class _ERAStd:
-    """Mixin for the network that holds ERA (the SAC-family actor, the actor-critic policy): ``era_delta``, the
-    optional ``batch_era`` and the std activation, as attributes of that network (no wrapper module)."""
-
-    era_delta: EntropyDelta
-    batch_era: BatchERA | None
-    log_std_min: float
-    log_std_max: float
-
-    def _init_era(
-        self,
-        action_dim: int,
-        target_entropy_per_dim: float,
-        log_std_min: float,
-        log_std_max: float,
-        entropy_level: EntropyLevel,
-        delta: float | Literal["auto"],
-        batch_momentum: float,
-    ) -> None:
-        self.log_std_min = float(log_std_min)
-        self.log_std_max = float(log_std_max)
-        learnable = delta == "auto"
-        self.era_delta = EntropyDelta(
-            action_dim,
-            target_entropy_per_dim,
-            log_std_max=log_std_max,
-            initial_delta=0.0 if learnable else float(delta),
-            learnable=learnable,
-        )
-        self.batch_era = BatchERA(batch_momentum) if entropy_level == "batch" else None
-
-    def era_activation(self, std_logits: torch.Tensor) -> torch.Tensor:
-        """ERA: std logits ``(B, D)`` -> log stds ``(B, D)`` whose Gaussian entropy is ``D * (target + delta)``
-        (every state, or the batch mean with ``batch_era``; in eval mode ``batch_era`` uses its running normaliser)."""
-        target = self.era_delta.activation_target()
-        if self.batch_era is None:
-            return era_log_std(std_logits, target, self.log_std_min, self.log_std_max)
-        log_normalizer = self.batch_era.log_normalizer(std_logits)
-        return era_log_std_batch(std_logits, target, self.log_std_min, self.log_std_max, log_normalizer)
 
 
 def _bounded_entropy(distribution: Distribution) -> torch.Tensor:
@@ -188,58 +205,48 @@ def _bounded_entropy(distribution: Distribution) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------ SAC-family actors
-class _ERAActorMixin(_ERAStd):
+class _ERAActorMixin:
     """Turns an SB3 SAC-family actor (``latent_pi``, ``mu`` and ``log_std`` heads) into an ERA actor: the ``log_std``
-    head's output becomes ERA's std logits, the action distribution the truncated normal (or SB3's tanh-Gaussian).
-    Options as in :class:`ERASACPolicy`."""
+    head's output becomes ERA's std logits, activated by the ERA head ``era_std``; the action distribution is the
+    truncated normal (or SB3's tanh-Gaussian).
+
+    :param era_options: ERA's options (checked by the policy).
+    :param action_distribution: ``"truncated_normal"`` or ``"tanh_normal"``.
+    """
 
     action_space: spaces.Box
     action_dist: Distribution
+    era_std: ERAStd
+    extract_features: Callable[..., torch.Tensor]
+    features_extractor: BaseFeaturesExtractor
+    latent_pi: nn.Module
+    mu: nn.Module
+    log_std: nn.Module
 
-    def __init__(
-        self,
-        *args: Any,
-        target_entropy_per_dim: float,
-        log_std_min: float,
-        log_std_max: float,
-        entropy_level: EntropyLevel,
-        delta: float | Literal["auto"],
-        batch_momentum: float,
-        action_distribution: ActionDistribution,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, era_options: ERAOptions, action_distribution: ActionDistribution, **kwargs: Any):
         super().__init__(*args, **kwargs)
         action_dim = get_action_dim(self.action_space)
-        self.era_options = dict(
-            target_entropy_per_dim=target_entropy_per_dim,
-            log_std_min=log_std_min,
-            log_std_max=log_std_max,
-            entropy_level=entropy_level,
-            delta=delta,
-            batch_momentum=batch_momentum,
-            action_distribution=action_distribution,
-        )
-        self._init_era(
-            action_dim, target_entropy_per_dim, log_std_min, log_std_max, entropy_level, delta, batch_momentum
-        )
+        self.era_options, self.action_distribution = era_options, action_distribution
+        self.era_std = era_options.head(action_dim)
+        ERAStd.accept_legacy_state_dicts(self)  # type: ignore[arg-type]
         if action_distribution == "truncated_normal":
             self.action_dist = TruncatedGaussianDistribution(action_dim)
         else:
             self.action_dist = SquashedDiagGaussianDistribution(action_dim)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), **self.era_options}  # type: ignore[misc]
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        return {**data, "era_options": self.era_options, "action_distribution": self.action_distribution}
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """:return: mean ``(B, D)``, ERA-activated log std ``(B, D)`` and no extra kwargs."""
-        features = self.extract_features(obs, self.features_extractor)  # type: ignore[attr-defined]
-        latent_pi = self.latent_pi(features)  # type: ignore[attr-defined]
-        return self.mu(latent_pi), self.era_activation(self.log_std(latent_pi)), {}  # type: ignore[attr-defined]
+        latent_pi = self.latent_pi(self.extract_features(obs, self.features_extractor))
+        return self.mu(latent_pi), self.era_std(self.log_std(latent_pi)), {}
 
     def era_entropy(self, obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor]:
         """:return: ``(B,)`` entropies of the bounded policy and ``(B, D)`` activated log stds at ``obs``."""
         mean_actions, log_std, _ = self.get_action_dist_params(obs)
-        return _bounded_entropy(self.action_dist.proba_distribution(mean_actions, log_std)), log_std  # type: ignore[attr-defined]
+        return _bounded_entropy(self.action_dist.proba_distribution(mean_actions, log_std)), log_std
 
 
 class ERASACActor(_ERAActorMixin, SACActor):
@@ -313,33 +320,42 @@ class SACLayerNormPolicy(SACPolicy):
 class _ERAPolicyMixin:
     """Shared by every ERA policy: says once when ``delta="auto"`` is trained without ``ERACallback``."""
 
-    era_delta: EntropyDelta
+    era_std: ERAStd
     # Set by ERACallback while it learns this policy's delta; a plain attribute, so not saved.
     delta_learned_by_callback: bool = False
     _warned_delta_not_learned: bool = False
+
+    algorithm_classes: ClassVar[tuple[type[BaseAlgorithm], ...]]
+    box_observations_only: ClassVar[bool] = False
 
     def _set_era_options(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
         kwargs: dict[str, Any],
-        batch_momentum: float,
-        **checked: Any,
+        era_options: ERAOptions,
     ) -> None:
-        """Check the ERA options (before SB3 builds any network) and keep them: the parent constructor's
-        ``make_actor`` / ``_build`` read them, and saving writes them back as keyword arguments."""
-        check_era_options(type(self).__name__, observation_space, action_space, kwargs, **checked)
-        self.era_options = dict(checked, batch_momentum=batch_momentum)
+        """Check the SB3 arguments (``era_options`` checked itself) before SB3 builds any network and keep the options:
+        the parent constructor's ``make_actor`` / ``_build`` read them, and saving writes them back."""
+        _check_sb3_arguments(self, observation_space, action_space, kwargs)
+        self.era_options = era_options
+        target = float(era_options.target_entropy_per_dim)
+        if target > BOUNDED_MAX_ENTROPY_PER_DIM:
+            warn_in_user_code(
+                f"target_entropy_per_dim={target} exceeds log(2) = {BOUNDED_MAX_ENTROPY_PER_DIM:.4f}, the largest "
+                "entropy any distribution on [-1, 1] can have: the Gaussian keeps the target, the bounded policy "
+                "cannot (and delta='auto' would climb to its cap)."
+            )
 
     def set_training_mode(self, mode: bool) -> None:
         # SB3's train() calls this first: the one place a policy learns it is being trained.
-        if mode and self.era_delta.learnable and not self.delta_learned_by_callback:
+        if mode and self.era_std.era_delta.learnable and not self.delta_learned_by_callback:
             if not self._warned_delta_not_learned:
                 self._warned_delta_not_learned = True
                 warn_in_user_code(
                     f"{type(self).__name__} has delta='auto' but nothing learns delta: pass "
                     "callback=era_policies.sb3.ERACallback() to learn(), or step "
-                    "era_delta.update(entropy, optimizer) yourself. delta stays at its current value."
+                    "era_std.era_delta.update(entropy, optimizer) yourself. delta stays at its current value."
                 )
         super().set_training_mode(mode)  # type: ignore[misc]
 
@@ -352,10 +368,13 @@ class _ERAOffPolicyMixin(_ERAPolicyMixin):
     """ERA for SAC-family policies: builds the ERA actor class given by ``actor_class``; options as in
     :class:`ERASACPolicy`."""
 
-    actor_class: ClassVar[type]
+    actor_class: ClassVar[type[_ERAActorMixin]]
     actor: _ERAActorMixin
     actor_kwargs: dict[str, Any]
     device: torch.device
+    optimizer_class: type[torch.optim.Optimizer]
+    optimizer_kwargs: dict[str, Any]
+    _update_features_extractor: Callable[..., dict[str, Any]]
 
     def __init__(
         self,
@@ -372,39 +391,33 @@ class _ERAOffPolicyMixin(_ERAPolicyMixin):
         action_distribution: ActionDistribution = "truncated_normal",
         **kwargs: Any,
     ) -> None:
-        self._set_era_options(
-            observation_space,
-            action_space,
-            kwargs,
-            batch_momentum,
-            target_entropy_per_dim=target_entropy_per_dim,
-            log_std_min=log_std_min,
-            log_std_max=log_std_max,
-            entropy_level=entropy_level,
-            delta=delta,
-            action_distribution=action_distribution,
-        )
+        era_options = ERAOptions(target_entropy_per_dim, log_std_min, log_std_max, entropy_level, delta, batch_momentum)
+        _check_action_distribution(action_distribution)
+        self._set_era_options(observation_space, action_space, kwargs, era_options)
+        self.action_distribution = action_distribution
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)  # type: ignore[call-arg]
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)  # type: ignore[misc]
-        self.actor.optimizer = self.optimizer_class(  # type: ignore[attr-defined]
-            parameters_without_delta(self.actor),
-            lr=lr_schedule(1),  # type: ignore[call-arg]
-            **self.optimizer_kwargs,  # type: ignore[attr-defined]
+        self.actor.optimizer = self.optimizer_class(  # type: ignore[assignment]
+            parameters_without_delta(self.actor), lr=lr_schedule(1), **self.optimizer_kwargs
         )
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> _ERAActorMixin:
-        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)  # type: ignore[attr-defined]
-        return self.actor_class(**actor_kwargs, **self.era_options).to(self.device)
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        actor = self.actor_class(
+            **actor_kwargs, era_options=self.era_options, action_distribution=self.action_distribution
+        )
+        return actor.to(self.device)  # type: ignore[attr-defined]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), **self.era_options}  # type: ignore[misc]
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        return {**data, **asdict(self.era_options), "action_distribution": self.action_distribution}
 
     @property
-    def era_delta(self) -> EntropyDelta:  # type: ignore[override]
-        """The actor's :class:`~era_policies.EntropyDelta`."""
-        return self.actor.era_delta
+    def era_std(self) -> ERAStd:
+        """The actor's ERA head (:class:`~era_policies.ERAStd`)."""
+        return self.actor.era_std
 
     def era_entropy(self, obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor]:
         return self.actor.era_entropy(obs)
@@ -426,10 +439,13 @@ class ERASACPolicy(_ERAOffPolicyMixin, SACLayerNormPolicy):
     :param batch_momentum: momentum of the running normaliser (``entropy_level="batch"`` only).
     :param action_distribution: ``"truncated_normal"`` (the released code) or ``"tanh_normal"`` (ERA's std on SB3's
         tanh-squashed Gaussian).
-    :param critic_layer_norm: LayerNorm critics (:class:`LayerNormContinuousCritic`) as in the released recipe.
+    :param critic_layer_norm: LayerNorm critics (:class:`LayerNormContinuousCritic`), as in the released recipe. Off
+        by default, so that the policy differs from SB3's ``SACPolicy`` in the actor only; ``agents/sac_era.py``
+        exports its LayerNorm critics with ``critic_layer_norm=True``.
     """
 
     actor_class = ERASACActor
+    algorithm_classes = (SAC,)
 
     def __init__(
         self,
@@ -464,7 +480,7 @@ class ERASACPolicy(_ERAOffPolicyMixin, SACLayerNormPolicy):
         )
 
 
-class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
+class ERAActorCriticPolicy(_ERAPolicyMixin, ActorCriticPolicy):
     """ERA policy for :class:`stable_baselines3.PPO`, ``A2C`` and sb3-contrib's ``TRPO``.
 
     PPO's state-independent ``log_std`` parameter is replaced by a state-dependent std-logit head followed by the ERA
@@ -485,6 +501,8 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
 
     action_dist: TruncatedGaussianDistribution
 
+    algorithm_classes = (OnPolicyAlgorithm,)
+
     def __init__(
         self,
         observation_space: spaces.Space,
@@ -499,17 +517,8 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
         batch_momentum: float = 0.01,
         **kwargs: Any,
     ) -> None:
-        self._set_era_options(
-            observation_space,
-            action_space,
-            kwargs,
-            batch_momentum,
-            target_entropy_per_dim=target_entropy_per_dim,
-            log_std_min=log_std_min,
-            log_std_max=log_std_max,
-            entropy_level=entropy_level,
-            delta=delta,
-        )
+        era_options = ERAOptions(target_entropy_per_dim, log_std_min, log_std_max, entropy_level, delta, batch_momentum)
+        self._set_era_options(observation_space, action_space, kwargs, era_options)
         kwargs.pop("squash_output", None)
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
         # SB3 then rescales the [-1, 1] actions to the Box bounds instead of clipping them.
@@ -521,7 +530,8 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
         self.action_dist = TruncatedGaussianDistribution(action_dim)
         self.action_net, self.std_logits_net = self.action_dist.proba_distribution_net(self.mlp_extractor.latent_dim_pi)
         self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
-        self._init_era(action_dim, **self.era_options)
+        self.era_std = self.era_options.head(action_dim)
+        ERAStd.accept_legacy_state_dicts(self)
         if self.ortho_init:
             # SB3's gains; the std-logit head starts small like the mean head, i.e. near-uniform softmax weights.
             module_gains = {
@@ -542,12 +552,14 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), **self.era_options}
+        return {**super()._get_constructor_parameters(), **asdict(self.era_options)}
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> TruncatedGaussianDistribution:
-        log_std = self.era_activation(self.std_logits_net(latent_pi))
+        log_std = self.era_std(self.std_logits_net(latent_pi))
         return self.action_dist.proba_distribution(self.action_net(latent_pi), log_std)
 
     def era_entropy(self, obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor]:
-        distribution = self.get_distribution(obs)
-        return distribution.entropy(), distribution.distribution.scale.log()
+        features = super().extract_features(obs, self.pi_features_extractor)
+        latent_pi = self.mlp_extractor.forward_actor(features)
+        log_std = self.era_std(self.std_logits_net(latent_pi))
+        return self.action_dist.proba_distribution(self.action_net(latent_pi), log_std).entropy(), log_std

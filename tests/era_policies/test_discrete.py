@@ -83,3 +83,13 @@ def test_lambertw_m1_matches_scipy_and_its_derivative():
     assert torch.allclose(x.grad, expected)
     with pytest.raises(ValueError, match="defined"):
         lambertw_m1(torch.tensor([0.1]))
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_non_finite_logits_are_a_value_error_not_nan(bad):
+    logits = torch.zeros(2, 4)
+    logits[0, 1] = bad
+    with pytest.raises(ValueError, match="logits must be finite"):
+        era_logits(logits, min_entropy=0.6)
+    masked = torch.tensor([[0.0, -math.inf, 1.0, 2.0]])  # -inf masks a class: allowed
+    assert torch.isfinite(era_logits(masked, min_entropy=0.6)).all()

@@ -14,7 +14,14 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from era_policies import BatchERA, EntropyDelta, era_action_distribution, era_log_std, era_log_std_batch
+from era_policies import (
+    BatchERA,
+    EntropyDelta,
+    TruncatedNormal,
+    era_action_distribution,
+    era_log_std,
+    era_log_std_batch,
+)
 from tests.conftest import requires_cuda
 
 
@@ -45,7 +52,7 @@ def test_training_path_compiles_without_graph_breaks():
     torch._dynamo.reset()
     era_delta = EntropyDelta(action_dim=3, target_entropy_per_dim=-0.5, initial_delta=0.1)
     target = era_delta.activation_target()
-    # Means from inside the box to far outside it, so every regime of the truncated normal is traced.
+    # Means from the middle to saturated tanh (locations exactly on the bounds).
     mean = torch.tensor([[0.1, -3.0, 2.0], [30.0, -30.0, 0.0]], requires_grad=True)
     std_logits = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.0, -4.0]], requires_grad=True)
 
@@ -64,6 +71,28 @@ def test_training_path_compiles_without_graph_breaks():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     (out[0].sum() + out[1].sum() + out[2].sum() + log_std_batch.sum()).backward()
     assert torch.isfinite(mean.grad).all() and torch.isfinite(std_logits.grad).all()
+
+
+def _general(loc, scale):
+    dist = TruncatedNormal(loc, scale)
+    action = dist.rsample()
+    return action, dist.log_prob(action), dist.entropy(), dist.mean
+
+
+def test_general_truncated_normal_compiles_every_regime_without_graph_breaks():
+    """ERA's own distribution evaluates one regime; the general class, compiled, evaluates all of them (locations
+    inside, on and far outside the interval, intervals narrow against the scale) without a host read."""
+    torch._dynamo.reset()
+    loc = torch.tensor([0.1, -3.0, 2.0, 30.0, -30.0, 1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor([0.5, 0.2, 1.0, 3.0, 1e-3, 1e-4, 1e3], dtype=torch.float64, requires_grad=True)
+    compiled = torch.compile(_general, fullgraph=True, backend="aot_eager", dynamic=False)
+    torch.manual_seed(0)
+    out = compiled(loc, scale)
+    torch.manual_seed(0)
+    for got, want in zip(out, _general(loc, scale), strict=True):
+        torch.testing.assert_close(got, want)
+    sum(value.sum() for value in out).backward()
+    assert torch.isfinite(loc.grad).all() and torch.isfinite(scale.grad).all()
 
 
 def test_delta_update_and_batch_statistics_read_nothing_back():
