@@ -39,7 +39,8 @@ class ERACallback(BaseCallback):
     ``era/target_entropy`` (``H0``), ``era/delta`` (nats per dimension) and ``train/std`` (mean activated std).
 
     It also warns (at the caller's line) when the algorithm adds an entropy bonus (``ent_coef="auto"`` or ``> 0``):
-    ERA replaces it.
+    ERA replaces it, and refuses a policy trained by another algorithm than its own (``TQC.load`` of a SAC-ERA zip:
+    SB3 builds whatever policy class a zip names and does not check the pairing).
 
     :param delta_lr: Adam learning rate of ``delta`` (3e-4, like SAC's temperature).
     :param verbose: SB3's verbosity level.
@@ -63,6 +64,7 @@ class ERACallback(BaseCallback):
                 f"ERACallback needs an ERA policy (era_policies.sb3), got {type(policy).__name__}; remove the callback "
                 "or use an ERA policy."
             )
+        policy.check_algorithm(self.model)
         ent_coef = getattr(self.model, "ent_coef", None)
         if ent_coef is not None and (isinstance(ent_coef, str) or float(ent_coef) > 0.0):
             warn_in_user_code(

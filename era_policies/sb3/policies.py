@@ -163,28 +163,6 @@ def _check_sb3_arguments(
             "policy_kwargs=dict(features_extractor_class=CombinedExtractor) (from "
             "stable_baselines3.common.torch_layers), as SB3's MultiInputPolicy does."
         )
-    algorithm = _constructing_algorithm()
-    if algorithm is None:
-        return
-    expected = policy.algorithm_classes
-    if not isinstance(algorithm, expected):
-        names = " or ".join(cls.__name__ for cls in expected)
-        raise ValueError(
-            f"{policy_name} is the ERA policy of {names}, not of {type(algorithm).__name__} (its networks and losses "
-            f"differ). Use {type(algorithm).__name__}'s ERA policy; a saved {names} model loads with {names}.load."
-        )
-
-
-def _constructing_algorithm() -> BaseAlgorithm | None:
-    """The SB3 algorithm whose ``_setup_model`` is building the policy (``None`` for a policy built by hand). The
-    algorithm of a saved model is whichever ``.load`` is called on, which SB3 does not check against the policy."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, BaseAlgorithm):
-            return owner
-        frame = frame.f_back
-    return None
 
 
 def parameters_without_delta(module: nn.Module) -> list[nn.Parameter]:
@@ -325,8 +303,24 @@ class _ERAPolicyMixin:
     delta_learned_by_callback: bool = False
     _warned_delta_not_learned: bool = False
 
+    # SB3 gives a policy no handle on the algorithm that trains it (and ``X.load`` builds whatever policy class a zip
+    # names), so the pairing is checked where the algorithm is known: :meth:`check_algorithm`, called by ERACallback.
     algorithm_classes: ClassVar[tuple[type[BaseAlgorithm], ...]]
     box_observations_only: ClassVar[bool] = False
+
+    def check_algorithm(self, algorithm: BaseAlgorithm) -> None:
+        """Refuse an algorithm this policy's networks and losses do not fit (e.g. ``TQC.load`` of a SAC-ERA zip).
+
+        :raises ValueError: naming the policy, its algorithms and the ``.load`` to use.
+        """
+        expected = self.algorithm_classes
+        if not isinstance(algorithm, expected):
+            names = " or ".join(cls.__name__ for cls in expected)
+            raise ValueError(
+                f"{type(self).__name__} is the ERA policy of {names}, not of {type(algorithm).__name__} (its networks "
+                f"and losses differ). Use {type(algorithm).__name__}'s ERA policy; a saved {names} model loads with "
+                f"{names}.load."
+            )
 
     def _set_era_options(
         self,

@@ -581,14 +581,16 @@ def test_constant_delta_trains_without_callback_and_without_warnings(algo, polic
     assert math.isclose(model.policy.era_std.era_delta.delta.item(), 0.1, rel_tol=1e-6)
 
 
-def test_a_sac_era_model_loaded_as_tqc_is_refused_at_load_time(tmp_path):
+def test_a_sac_era_model_loaded_as_tqc_is_refused_when_training_starts(tmp_path):
     """SB3 builds whatever policy class the zip names under the algorithm ``.load`` is called on; TQC with SAC's
-    networks would crash later inside learn(). The policy sees which algorithm builds it and refuses."""
+    networks would crash later inside train(). ERACallback knows the algorithm and refuses before any update."""
     model = _make(SAC, ERASACPolicy, three_dim_env())
     model.save(tmp_path / "sac_era.zip")
+    loaded = TQC.load(tmp_path / "sac_era.zip", env=three_dim_env(), device="cpu")
     with pytest.raises(ValueError, match=r"ERASACPolicy is the ERA policy of SAC, not of TQC.*SAC\.load"):
-        TQC.load(tmp_path / "sac_era.zip", env=three_dim_env(), device="cpu")
-    assert isinstance(SAC.load(tmp_path / "sac_era.zip", device="cpu").policy, ERASACPolicy)
+        loaded.learn(10, callback=ERACallback())
+    assert loaded.num_timesteps == 0
+    SAC.load(tmp_path / "sac_era.zip", env=three_dim_env(), device="cpu").learn(10, callback=ERACallback())
 
 
 @pytest.mark.parametrize(
@@ -597,14 +599,20 @@ def test_a_sac_era_model_loaded_as_tqc_is_refused_at_load_time(tmp_path):
         (TQC, ERASACPolicy),
         (SAC, ERATQCPolicy),
         (CrossQ, ERATQCPolicy),
-        (SAC, ERAActorCriticPolicy),
         (PPO, ERASACPolicy),
     ],
     ids=str,
 )
-def test_a_policy_of_another_algorithm_is_refused(algo, policy):
+def test_a_policy_of_another_algorithm_is_refused_by_the_callback(algo, policy):
+    model = algo(policy, three_dim_env(), ent_coef=0.0)
     with pytest.raises(ValueError, match=rf"{policy.__name__} is the ERA policy of .*not of {algo.__name__}"):
-        algo(policy, three_dim_env())
+        model.learn(10, callback=ERACallback())
+
+
+@pytest.mark.parametrize(("algo", "policy"), ALL, ids=ids)
+def test_each_policy_accepts_its_own_algorithm(algo, policy):
+    model = _make(algo, policy, three_dim_env())
+    model.policy.check_algorithm(model)
 
 
 def test_crossq_refuses_dict_observations_at_construction():
