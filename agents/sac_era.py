@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -403,7 +402,7 @@ def log_values(actor: Actor, out: dict[str, Tensor]) -> dict[str, float]:
     return {name: float(value) for name, value in values.items()}
 
 
-# ================================================================================ plumbing: export, network size
+# ============================================================================================== plumbing: export
 def export_policy(agent: Agent, args: Args, observation_space: Any, action_space: Any) -> Any:
     """The agent as an SB3 policy (``ERASACPolicy``, or ``SACLayerNormPolicy`` with ``--no-era``) with the same
     weights: ``policy.save`` / ``ERASACPolicy.load(path).predict(obs)`` act as this agent does."""
@@ -436,15 +435,6 @@ def export_policy(agent: Agent, args: Args, observation_space: Any, action_space
     return policy.to(next(agent.actor.parameters()).device)
 
 
-def build_agent_or_exit(args: Args, obs_dim: int, action_dim: int, device: torch.device) -> Agent:
-    """:func:`build_agent`, with networks too large to allocate reported as an error naming --hidden-dim."""
-    try:
-        return build_agent(args, obs_dim, action_dim, device)
-    except (RuntimeError, MemoryError) as err:  # torch's allocators raise RuntimeError (OutOfMemoryError on CUDA)
-        print(f"error: --hidden-dim {args.hidden_dim}: the networks do not fit in memory ({err})", file=sys.stderr)
-        raise SystemExit(2) from err
-
-
 # =============================================================================================== training loop
 def main(args: Args) -> None:
     args.check()
@@ -456,7 +446,10 @@ def main(args: Args) -> None:
     envs = make_vector_env(args.env_id, args.num_envs, args.seed, args.capture_video, f"videos/{args.run_name}")
     obs_shape, action_space = envs.single_observation_space.shape, envs.single_action_space
     action_dim = action_space.shape[0]
-    agent = build_agent_or_exit(args, int(np.prod(obs_shape)), action_dim, device)
+    try:
+        agent = build_agent(args, int(np.prod(obs_shape)), action_dim, device)
+    except (RuntimeError, MemoryError) as err:  # torch's allocators raise RuntimeError (OutOfMemoryError on CUDA)
+        raise SystemExit(f"error: --hidden-dim {args.hidden_dim}: the networks do not fit in memory ({err})") from err
     actor = agent.actor
     run, args, checkpoint = start_run(args)
     rb = ReplayBuffer(args.buffer_size, obs_shape, action_dim, args.num_envs, device)
