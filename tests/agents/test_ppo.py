@@ -11,7 +11,7 @@ pytest.importorskip("stable_baselines3", reason='the agents need pip install "er
 from gymnasium import spaces
 
 from benchmarks.agent_scripts import load_agent
-from era_policies import gaussian_entropy
+from era_policies import era_action_distribution, gaussian_entropy
 
 OBS_DIM, ACTION_DIM = 4, 3  # several action dimensions: with one, ERA's std is a constant
 
@@ -71,6 +71,25 @@ def test_without_entropy_coefficient_the_loss_has_no_entropy_term(ppo):
     loss, entropy, stats = ppo.ppo_loss(agent, args, *no_signal)
     torch.testing.assert_close(loss, stats["losses/policy_loss"] - 0.01 * entropy.mean())
     assert std_head_grad(ppo, agent, args, no_signal).abs().max() > 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "in_loss"), [({}, 0), ({"ent_coef": 0.01}, 1), ({"delta": "auto"}, 1)], ids=["none", "bonus", "delta"]
+)
+def test_the_entropy_is_computed_in_the_loss_only_when_it_needs_it(ppo, overrides, in_loss, monkeypatch):
+    agent, args = make_agent(ppo, **overrides)
+    minibatch = rollout_minibatch(agent)
+    distribution_class = type(era_action_distribution(torch.zeros(1, ACTION_DIM), torch.zeros(1, ACTION_DIM)))
+    calls = []
+    entropy = distribution_class.entropy
+    monkeypatch.setattr(distribution_class, "entropy", lambda self: calls.append(self) or entropy(self))
+    _, _, stats = ppo.ppo_loss(agent, args, *minibatch)
+    assert len(calls) == in_loss
+    values = ppo.log_values(agent, stats)
+    assert len(calls) == 1  # the log step computes it only if the loss did not
+    _, mean, log_std = agent.action_distribution(minibatch[0])
+    expected = era_action_distribution(mean, log_std).entropy().sum(-1).mean()
+    torch.testing.assert_close(values["losses/entropy"], expected.detach())
 
 
 def test_positive_advantages_raise_the_log_probability_of_their_actions(ppo):

@@ -21,6 +21,7 @@ pytest.importorskip("stable_baselines3", reason='the agents need pip install "er
 
 from gymnasium import spaces
 
+from era_policies import era_action_distribution
 from era_utils.replay import ReplayBatch
 from tests.conftest import requires_cuda
 
@@ -130,6 +131,23 @@ def test_auto_delta_rises_while_the_bounded_entropy_is_below_the_floor():
     assert stats["policy/entropy"] < agent.actor.target_entropy  # truncation removes entropy
     assert agent.actor.era_std.era_delta.delta.item() > 0
     assert agent.delta_optimizer is not None and agent.alpha_optimizer is None
+
+
+@pytest.mark.parametrize(("delta", "in_update", "at_log"), [(0.0, 0, 1), ("auto", 1, 0)], ids=["constant", "auto"])
+def test_the_entropy_is_computed_once_and_only_where_it_is_needed(delta, in_update, at_log, monkeypatch):
+    """A constant delta: no loss needs the bounded entropy, so only a log step computes it; --delta auto needs it in
+    the update, and the log step reuses that one."""
+    distribution_class = type(era_action_distribution(torch.zeros(1, ACTION_DIM), torch.zeros(1, ACTION_DIM)))
+    calls = []
+    entropy = distribution_class.entropy
+    monkeypatch.setattr(distribution_class, "entropy", lambda self: calls.append(self) or entropy(self))
+    args, agent = make_agent(delta=delta)
+    out = sac_era.make_update(agent, args)(make_batch())
+    assert len(calls) == in_update
+    values = sac_era.log_values(agent.actor, out)
+    assert len(calls) == in_update + at_log
+    expected = era_action_distribution(out["mean"], out["log_std"]).entropy().sum(-1).mean()  # the update's batch
+    assert values["policy/entropy"] == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_no_era_tunes_alpha_towards_minus_d_and_has_no_delta():
