@@ -140,29 +140,26 @@ class Args(ExperimentArgs):
         check_at_least("--log-every", self.log_every, 1)
         check_at_least("--batch-size", self.batch_size, 1)
         check_at_least("--hidden-dim", self.hidden_dim, 1)
-        check_at_least("--learning-starts", self.learning_starts, 0)
         check_at_least("--buffer-size", self.buffer_size, 1)
-        if self.buffer_size < self.batch_size:
-            raise ValueError(f"--buffer-size must be >= --batch-size ({self.batch_size}), got {self.buffer_size}")
-        if not (math.isfinite(self.updates_per_step) and self.updates_per_step > 0):
-            raise ValueError(f"--updates-per-step must be > 0, got {self.updates_per_step}")
-        if not 0.0 <= self.gamma < 1.0:
-            raise ValueError(f"--gamma must lie in [0, 1), got {self.gamma}")
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"--tau must lie in (0, 1], got {self.tau}")
-        for flag, value in (("--policy-lr", self.policy_lr), ("--q-lr", self.q_lr), ("--delta-lr", self.delta_lr)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{flag} must be > 0, got {value}")
-        if not (math.isfinite(self.q_weight_decay) and self.q_weight_decay >= 0):
-            raise ValueError(f"--q-weight-decay must be >= 0, got {self.q_weight_decay}")
-        if not self.log_std_min < self.log_std_max:
-            raise ValueError(f"--log-std-min must be < --log-std-max, got {self.log_std_min} and {self.log_std_max}")
+        check_at_least("--learning-starts", self.learning_starts, 0)
+        for flag, value, ok, expected in (
+            ("--buffer-size", self.buffer_size, self.buffer_size >= self.batch_size, ">= --batch-size"),
+            ("--updates-per-step", self.updates_per_step, 0 < self.updates_per_step < math.inf, "> 0"),
+            ("--gamma", self.gamma, 0.0 <= self.gamma < 1.0, "in [0, 1)"),
+            ("--tau", self.tau, 0.0 < self.tau <= 1.0, "in (0, 1]"),
+            ("--policy-lr", self.policy_lr, 0 < self.policy_lr < math.inf, "> 0"),
+            ("--q-lr", self.q_lr, 0 < self.q_lr < math.inf, "> 0"),
+            ("--delta-lr", self.delta_lr, 0 < self.delta_lr < math.inf, "> 0"),
+            ("--q-weight-decay", self.q_weight_decay, 0 <= self.q_weight_decay < math.inf, ">= 0"),
+            ("--log-std-min", self.log_std_min, self.log_std_min < self.log_std_max, "< --log-std-max"),
+            ("--delta", self.delta, self.delta == "auto" or 0 <= self.delta < math.inf, "a number >= 0 or 'auto'"),
+        ):
+            if not ok:
+                raise ValueError(f"{flag} must be {expected}, got {value!r}")
         try:
             check_target_entropy_per_dim(self.target_entropy_per_dim, self.log_std_max)
         except ValueError as err:
             raise ValueError(f"--target-entropy-per-dim: {err}") from err
-        if self.delta != "auto" and not (math.isfinite(self.delta) and self.delta >= 0):
-            raise ValueError(f"--delta must be a number >= 0 or 'auto', got {self.delta}")
         if self.cudagraphs and not (self.cuda and torch.cuda.is_available()):
             raise ValueError(
                 "--cudagraphs captures the update in a CUDA graph and needs a CUDA device"
@@ -314,7 +311,7 @@ def build_agent(args: Args, obs_dim: int, action_dim: int, device: torch.device)
 # ============================================================================================== ALGORITHM: update
 def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, Tensor]]:
     """One gradient step in the released order: critics, Polyak averaging, actor on the updated critics, then delta
-    (ERA with --delta auto) or the temperature alpha (--no-era). Compiled with --compile, captured with --cudagraphs.
+    (ERA with --delta auto) or the temperature alpha (--no-era).
 
     :return: ``update(batch) -> {name: tensor}``: detached 0-d losses, and the policy's ``mean`` / ``log_std`` (and
         ``entropy`` per state where the update computed it) on the batch, for :func:`log_values`. Nothing in it waits
@@ -323,13 +320,7 @@ def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, T
     actor, qf, qf_target = agent.actor, agent.qf, agent.qf_target
     qf_params, qf_target_params = list(qf.parameters()), list(qf_target.parameters())
 
-    def optimizer_step(optimizer: optim.Optimizer, loss: Tensor) -> None:
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    def update(data: ReplayBatch) -> dict[str, Tensor]:
-        alpha = None if args.era else agent.log_alpha.detach().exp()
+    def critic_loss(data: ReplayBatch, alpha: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         with torch.no_grad():
             next_dist, _, _ = actor(data.next_observations)
             next_actions = next_dist.sample()
@@ -338,46 +329,53 @@ def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, T
                 min_q_next = min_q_next - alpha * next_dist.log_prob(next_actions).sum(-1, keepdim=True)
             target_q = data.rewards + args.gamma * (1.0 - data.dones) * min_q_next
         q1, q2 = qf(data.observations, data.actions)
-        qf_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+        return F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q), q1.detach().mean(), q2.detach().mean()
+
+    def actor_loss(data: ReplayBatch, alpha: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+        dist, mean, log_std = actor(data.observations)
+        actions = dist.rsample()
+        min_q = torch.min(*qf(data.observations, actions)).squeeze(-1)
+        out = {"mean": mean.detach(), "log_std": log_std.detach()}
+        if args.era:  # ERA | --no-era: ERA's actor loss has no entropy term
+            loss = -min_q.mean()
+            if args.delta == "auto":  # delta's step needs the bounded entropy (closed form of the truncated normal)
+                with torch.no_grad():
+                    out["entropy"] = dist.entropy().sum(-1)
+        else:
+            log_prob = dist.log_prob(actions).sum(-1)
+            loss = (alpha * log_prob - min_q).mean()
+            out["entropy"] = -log_prob.detach()  # SAC's one-sample estimate, for alpha's step
+        return loss, out
+
+    def optimizer_step(optimizer: optim.Optimizer, loss: Tensor) -> None:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    # Speed (LeanRL's recipe): the losses above compile to one graph each (--compile); --cudagraphs captures the whole
+    # update below, optimiser steps included, in one CUDA graph.
+    if args.compile:
+        critic_loss, actor_loss = torch.compile(critic_loss, fullgraph=True), torch.compile(actor_loss, fullgraph=True)
+
+    def update(data: ReplayBatch) -> dict[str, Tensor]:
+        alpha = None if args.era else agent.log_alpha.detach().exp()
+        qf_loss, q1_mean, q2_mean = critic_loss(data, alpha)
         optimizer_step(agent.q_optimizer, qf_loss)
         with torch.no_grad():
             torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
-
-        dist, mean, log_std = actor(data.observations)
-        actions = dist.rsample()
-        min_q = torch.min(*qf(data.observations, actions))
-        if args.era:  # ERA | --no-era: ERA's actor loss has no entropy term
-            actor_loss = -min_q.mean()
-        else:
-            log_prob = dist.log_prob(actions).sum(-1)
-            actor_loss = (alpha * log_prob - min_q.squeeze(-1)).mean()
-        optimizer_step(agent.actor_optimizer, actor_loss)
-
-        out = {
-            "losses/qf_loss": qf_loss.detach() / 2.0,
-            "losses/qf1_values": q1.detach().mean(),
-            "losses/qf2_values": q2.detach().mean(),
-            "losses/actor_loss": actor_loss.detach(),
-            "mean": mean.detach(),
-            "log_std": log_std.detach(),
-        }
-        if args.era and agent.delta_optimizer is not None:  # ERA | --no-era: delta rises while H < H0 (method §4)
-            with torch.no_grad():
-                out["entropy"] = dist.entropy().sum(-1)  # closed form of the truncated normal, per state
+        loss, out = actor_loss(data, alpha)
+        optimizer_step(agent.actor_optimizer, loss)
+        out.update({"losses/qf_loss": qf_loss.detach() / 2.0, "losses/actor_loss": loss.detach()})
+        out.update({"losses/qf1_values": q1_mean, "losses/qf2_values": q2_mean})
+        if args.era and args.delta == "auto":  # ERA | --no-era: delta rises while H < H0 (method §4)
             out["losses/delta_loss"] = actor.era_std.era_delta.update(out["entropy"], agent.delta_optimizer)
         elif not args.era:  # SAC's temperature: alpha rises while the entropy estimate -log pi is below -D
-            out["entropy"] = -log_prob.detach()
             alpha_loss = agent.log_alpha.exp() * (out["entropy"] - actor.target_entropy).mean()
             optimizer_step(agent.alpha_optimizer, alpha_loss)
             out["losses/alpha"], out["losses/alpha_loss"] = agent.log_alpha.detach().exp(), alpha_loss.detach()
         return out
 
-    # Speed-ups on the plain function above: compile (--compile), then capture in a CUDA graph (--cudagraphs).
-    if args.compile:
-        update = torch.compile(update)
-    if args.cudagraphs:
-        update = CudaGraphFunction(update)
-    return update
+    return CudaGraphFunction(update) if args.cudagraphs else update
 
 
 @torch.no_grad()
