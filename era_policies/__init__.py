@@ -15,8 +15,11 @@ from era_policies.activations import (
 )
 from era_policies.delta import (
     HALF_LOG_2PI_E,
+    MAX_LOG_STD_MAX,
     EntropyDelta,
     check_action_dim,
+    check_batch_momentum,
+    check_log_std_range,
     check_target_entropy_per_dim,
     max_entropy_per_dim,
 )
@@ -27,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HALF_LOG_2PI_E",
+    "MAX_LOG_STD_MAX",
     "BatchERA",
     "ERAStd",
     "EntropyDelta",
@@ -34,6 +38,8 @@ __all__ = [
     "__version__",
     "batch_log_normalizer",
     "check_action_dim",
+    "check_batch_momentum",
+    "check_log_std_range",
     "check_target_entropy_per_dim",
     "era_action_distribution",
     "era_log_std",

@@ -15,7 +15,8 @@ entropy is pinned (our formulation of the paper's batch-level variant; see docs/
 from __future__ import annotations
 
 import math
-from typing import Literal
+from numbers import Real
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +26,8 @@ from era_policies.delta import (
     EntropyDelta,
     _finite_real,
     check_action_dim,
+    check_batch_momentum,
+    check_log_std_range,
     check_target_entropy_per_dim,
 )
 
@@ -46,13 +49,25 @@ def gaussian_entropy(log_std: Tensor) -> Tensor:
 def _check_activation_args(
     std_logits: Tensor, target_entropy: float | Tensor, log_std_min: float, log_std_max: float
 ) -> None:
+    """The public functions' checks; :class:`ERAStd` validates its options once instead.
+
+    Only Python-side shape checks and, on CPU outside ``torch.compile``, one host read of the logits' row maxima and
+    of the largest target: values are not read on CUDA (a device synchronisation) or while compiling (a graph break).
+    """
     if not isinstance(std_logits, Tensor) or not std_logits.is_floating_point():
         raise ValueError("std_logits must be a floating-point tensor of shape (..., D).")
     if std_logits.dim() == 0 or std_logits.shape[-1] == 0:
         raise ValueError(f"std_logits must have a non-empty last (action) axis, got shape {tuple(std_logits.shape)}.")
+    log_std_min, log_std_max = _finite_real(log_std_min, "log_std_min"), _finite_real(log_std_max, "log_std_max")
     if not log_std_min < log_std_max:
         raise ValueError(f"need log_std_min < log_std_max, got {log_std_min} and {log_std_max}.")
     action_dim = std_logits.shape[-1]
+    read_values = not std_logits.is_cuda and not torch.compiler.is_compiling()
+    if read_values and not bool(torch.isfinite(std_logits.amax(-1)).all()):
+        raise ValueError(
+            "std_logits must be finite (-inf entries are allowed while each row has a finite maximum); got +inf or "
+            "NaN, which would make the softmax NaN. Check the network producing them."
+        )
     if isinstance(target_entropy, Tensor):
         batch_shape = std_logits.shape[:-1]
         if not target_entropy.is_floating_point() or not _broadcasts_to(target_entropy.shape, batch_shape):
@@ -60,11 +75,12 @@ def _check_activation_args(
                 f"target_entropy must be a float or a floating-point tensor broadcastable to std_logits.shape[:-1] = "
                 f"{tuple(batch_shape)}, got a {target_entropy.dtype} tensor of shape {tuple(target_entropy.shape)}."
             )
-        # Reading the values costs a device synchronisation (and a graph break when compiled); there the target comes
-        # from EntropyDelta, which keeps it feasible by construction.
-        if target_entropy.is_cuda or torch.compiler.is_compiling() or target_entropy.numel() == 0:
+        # There the target usually comes from EntropyDelta, which keeps it feasible by construction.
+        if target_entropy.is_cuda or not read_values or target_entropy.numel() == 0:
             return
         worst = float(target_entropy.detach().max())  # NaN propagates into the check
+        # A target computed in the tensor's precision at the limit may exceed it by its rounding.
+        worst -= torch.finfo(target_entropy.dtype).eps * abs(worst)
     else:
         worst = _finite_real(target_entropy, "target_entropy")
     try:
@@ -74,10 +90,10 @@ def _check_activation_args(
 
 
 def _broadcasts_to(shape: torch.Size, target_shape: torch.Size) -> bool:
-    try:
-        return torch.broadcast_shapes(shape, target_shape) == target_shape
-    except RuntimeError:
+    """Whether ``shape`` broadcasts to ``target_shape`` (pure Python: no dispatcher call on the checking path)."""
+    if len(shape) > len(target_shape):
         return False
+    return all(size in (1, full) for size, full in zip(reversed(shape), reversed(target_shape), strict=False))
 
 
 def _check_batch(std_logits: Tensor) -> None:
@@ -87,27 +103,30 @@ def _check_batch(std_logits: Tensor) -> None:
         )
 
 
+def _budget(target_entropy: float | Tensor, action_dim: int, log_std_max: float) -> float | Tensor:
+    """``c = H0' - D * (log_std_max + 0.5 log(2 pi e))``, ``<= 0`` for a feasible target, with a trailing axis for a
+    per-state tensor target so that it broadcasts against the ``(..., D)`` weights."""
+    budget = target_entropy - action_dim * (HALF_LOG_2PI_E + log_std_max)
+    return budget.unsqueeze(-1) if isinstance(budget, Tensor) and budget.dim() > 0 else budget
+
+
+def _log_std(weights: Tensor, budget: float | Tensor, log_std_min: float, log_std_max: float) -> Tensor:
+    """ERA's formula ``clamp(log_std_max + c * w, log_std_min, log_std_max)``; ``w`` the softmax (state level) or
+    ``exp(s - M)`` (batch level). The upper clamp only removes the rounding of a target at the feasibility limit."""
+    return torch.clamp(log_std_max + budget * weights, log_std_min, log_std_max)
+
+
 def _activate(
     std_logits: Tensor,
     log_normalizer: Tensor | None,
     target_entropy: float | Tensor,
     log_std_min: float,
     log_std_max: float,
-    check_args: bool = True,
 ) -> Tensor:
-    """``max(log_std_max + c * exp(s - M), log_std_min)``; ``M=None`` means the per-state softmax normaliser.
-
-    ``check_args=False`` is for :class:`ERAStd`, whose options were validated once and whose target is kept feasible
-    by :class:`~era_policies.EntropyDelta`: it keeps the per-call checks (a host read of the target) off the hot path.
-    """
-    if check_args:
-        _check_activation_args(std_logits, target_entropy, log_std_min, log_std_max)
-    action_dim = std_logits.shape[-1]
-    budget = target_entropy - action_dim * (HALF_LOG_2PI_E + log_std_max)  # c <= 0
-    if isinstance(budget, Tensor):
-        budget = budget.unsqueeze(-1)  # broadcasts over the batch axes of std_logits
+    """Validate, then ``_log_std`` with the per-state softmax (``M=None``) or the given normaliser ``M``."""
+    _check_activation_args(std_logits, target_entropy, log_std_min, log_std_max)
     weights = torch.softmax(std_logits, dim=-1) if log_normalizer is None else torch.exp(std_logits - log_normalizer)
-    return torch.clamp(log_std_max + budget * weights, min=log_std_min)
+    return _log_std(weights, _budget(target_entropy, std_logits.shape[-1], log_std_max), log_std_min, log_std_max)
 
 
 def era_log_std(
@@ -179,9 +198,7 @@ class BatchERA(nn.Module):
 
     def __init__(self, momentum: float = 0.01) -> None:
         super().__init__()
-        if not 0.0 < momentum <= 1.0:
-            raise ValueError(f"momentum must lie in (0, 1], got {momentum}.")
-        self.momentum = momentum
+        self.momentum = check_batch_momentum(momentum, "momentum")
         self.register_buffer("running_log_normalizer", torch.zeros(()))
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
 
@@ -225,17 +242,25 @@ class BatchERA(nn.Module):
 class ERAStd(nn.Module):
     """ERA standard-deviation head: std logits ``(..., D)`` -> log standard deviations ``(..., D)``.
 
-    Bundles the choices a policy makes once: the per-dimension target, the log-std range, the level (state or
-    batch) and the compensation ``delta`` (a constant, or learned with :class:`~era_policies.EntropyDelta`).
-    The activation target is ``H0' = D * (target_entropy_per_dim + delta)``.
+    The one place where ERA's options meet the activation: every option is validated here, once, and ``forward`` runs
+    the formula only (no validation, no Python shape check, no host read, so it can be compiled and captured in a CUDA
+    graph). The activation target is ``H0' = D * (target_entropy_per_dim + delta)``.
+
+    Children: ``era_delta`` (:class:`~era_policies.EntropyDelta`, a constant or learned ``delta``) and ``batch_era``
+    (:class:`BatchERA` for ``level="batch"``, else ``None``). A network that holds the head as an attribute and must
+    still load state dicts saved when ``era_delta`` / ``batch_era`` were its own children calls
+    :meth:`accept_legacy_state_dicts` on itself once.
 
     :param action_dim: ``D``.
     :param target_entropy_per_dim: ``H0 / D`` in nats.
     :param log_std_min: lower clamp.
-    :param log_std_max: upper bound.
+    :param log_std_max: upper bound, at most :data:`~era_policies.MAX_LOG_STD_MAX` (the action distribution's
+        requirement, see :func:`~era_policies.check_log_std_range`).
     :param level: ``"state"`` (every state keeps the target) or ``"batch"`` (the batch mean does).
     :param delta: a constant ``delta >= 0`` (nats per dimension) or ``"auto"`` to learn it.
-    :param batch_momentum: momentum of :class:`BatchERA`'s running normaliser (``level="batch"`` only).
+    :param batch_momentum: momentum of :class:`BatchERA`'s running normaliser, in ``(0, 1]`` (used by
+        ``level="batch"`` only, checked always).
+    :raises ValueError: naming the option, for any option ERA cannot work with (``delta=True`` included).
     """
 
     def __init__(
@@ -251,23 +276,26 @@ class ERAStd(nn.Module):
         super().__init__()
         if level not in ("state", "batch"):
             raise ValueError(f"level must be 'state' or 'batch', got {level!r}.")
-        if not log_std_min < log_std_max:
-            raise ValueError(f"need log_std_min < log_std_max, got {log_std_min} and {log_std_max}.")
-        learnable = delta == "auto"
-        if not learnable and not isinstance(delta, (int, float)):
-            raise ValueError(f"delta must be a float >= 0 or 'auto', got {delta!r}.")
+        learnable = isinstance(delta, str) and delta == "auto"
+        if not learnable:
+            if isinstance(delta, bool) or not isinstance(delta, Real) or not delta >= 0:
+                raise ValueError(f"delta must be a float >= 0 or 'auto', got {delta!r}.")
+        self.log_std_min, self.log_std_max = check_log_std_range(log_std_min, log_std_max)
         self.action_dim = check_action_dim(action_dim)
-        self.log_std_min = float(log_std_min)
-        self.log_std_max = float(log_std_max)
         self.level = level
         self.era_delta = EntropyDelta(
             self.action_dim,
             target_entropy_per_dim,
-            log_std_max=log_std_max,
+            log_std_max=self.log_std_max,
             initial_delta=0.0 if learnable else float(delta),
             learnable=learnable,
         )
-        self.batch_era = BatchERA(batch_momentum) if level == "batch" else None
+        momentum = check_batch_momentum(batch_momentum, "batch_momentum")
+        self.batch_era = BatchERA(momentum) if level == "batch" else None
+        # c at delta = 0; forward adds D * delta (see EntropyDelta.activation_target).
+        self._budget_at_zero_delta = _budget(
+            self.action_dim * self.era_delta.target_entropy_per_dim, self.action_dim, self.log_std_max
+        )
 
     @property
     def target_entropy(self) -> float:
@@ -275,14 +303,33 @@ class ERAStd(nn.Module):
         return self.era_delta.target_entropy
 
     def forward(self, std_logits: Tensor) -> Tensor:
-        """:param std_logits: shape ``(..., action_dim)``. :return: log standard deviations, same shape."""
-        if std_logits.dim() == 0 or std_logits.shape[-1] != self.action_dim:
-            raise ValueError(
-                f"std_logits must have shape (..., action_dim={self.action_dim}), got {tuple(std_logits.shape)}."
-            )
-        log_normalizer = None if self.batch_era is None else self.batch_era.log_normalizer(std_logits)
-        target = self.era_delta.activation_target()
-        return _activate(std_logits, log_normalizer, target, self.log_std_min, self.log_std_max, check_args=False)
+        """:param std_logits: shape ``(..., action_dim)`` (not checked). :return: log standard deviations, same
+        shape."""
+        if self.batch_era is None:
+            weights = torch.softmax(std_logits, dim=-1)
+        else:
+            weights = torch.exp(std_logits - self.batch_era.log_normalizer(std_logits))
+        budget = self.era_delta.delta.detach() * self.action_dim + self._budget_at_zero_delta
+        return _log_std(weights, budget, self.log_std_min, self.log_std_max)
+
+    @staticmethod
+    def accept_legacy_state_dicts(owner: nn.Module) -> None:
+        """Let ``owner`` load state dicts written when ``era_delta`` and ``batch_era`` were its own children.
+
+        Registers one load-state-dict pre-hook on ``owner`` that renames ``<owner>.era_delta.*`` and
+        ``<owner>.batch_era.*`` to ``<owner>.<head>.era_delta.*`` / ``.batch_era.*``, ``<head>`` being the name of
+        ``owner``'s :class:`ERAStd` child (the hook runs at load time, so the head may be assigned later). A hook on
+        the head itself cannot do it: PyTorch hands each child only the keys under its own name.
+        """
+        owner.register_load_state_dict_pre_hook(_rename_legacy_era_keys)
 
     def extra_repr(self) -> str:
         return f"level={self.level!r}, log_std_min={self.log_std_min}, log_std_max={self.log_std_max}"
+
+
+def _rename_legacy_era_keys(owner: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    heads = [name for name, child in owner.named_children() if isinstance(child, ERAStd)]
+    if len(heads) != 1:
+        return
+    for key in [k for k in state_dict if k.startswith((prefix + "era_delta.", prefix + "batch_era."))]:
+        state_dict[f"{prefix}{heads[0]}.{key[len(prefix) :]}"] = state_dict.pop(key)

@@ -7,7 +7,8 @@ to the action box removes some entropy, so the bounded policy can sit below the 
 mechanism as SAC's temperature loss.
 
 The activation can enforce at most ``log_std_max + 0.5 * log(2*pi*e)`` nats per action dimension;
-:func:`check_target_entropy_per_dim` is the one place that checks a target against that cap.
+:func:`check_target_entropy_per_dim` is the one place that checks a target against that cap, and
+:func:`check_log_std_range` the one place that checks the log-std range.
 """
 
 from __future__ import annotations
@@ -18,9 +19,23 @@ from numbers import Integral, Real
 import torch
 from torch import Tensor, nn
 
-__all__ = ["HALF_LOG_2PI_E", "EntropyDelta", "check_action_dim", "check_target_entropy_per_dim", "max_entropy_per_dim"]
+__all__ = [
+    "HALF_LOG_2PI_E",
+    "MAX_LOG_STD_MAX",
+    "EntropyDelta",
+    "check_action_dim",
+    "check_batch_momentum",
+    "check_log_std_range",
+    "check_target_entropy_per_dim",
+    "max_entropy_per_dim",
+]
 
 HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
+# ERA's action distribution evaluates only the "location inside the interval" regime of the truncated normal, whose
+# formulas hold to float32 rounding while the interval [-1, 1] is at least a tenth of a scale wide (the general
+# TruncatedNormal switches to other formulas below that): scale <= 20, i.e. log_std_max <= log(20) = 2.996.
+INSIDE_MIN_STANDARDIZED_WIDTH = 0.1
+MAX_LOG_STD_MAX = math.log(2.0 / INSIDE_MIN_STANDARDIZED_WIDTH)
 
 
 def max_entropy_per_dim(log_std_max: float = 0.0) -> float:
@@ -45,16 +60,50 @@ def check_target_entropy_per_dim(target_entropy_per_dim: float, log_std_max: flo
     :param log_std_max: the activation's upper log-std bound.
     :return: ``float(target_entropy_per_dim)``.
     :raises ValueError: naming ``target_entropy_per_dim`` if it is not a real number (strings and bools included),
-        not finite, or infeasible: larger than ``log_std_max + 0.5 * log(2*pi*e)``.
+        not finite, or infeasible: larger than ``log_std_max + 0.5 * log(2*pi*e)`` (the limit itself is accepted);
+        naming ``log_std_max`` if it is not finite or above :data:`MAX_LOG_STD_MAX`.
     """
     target = _finite_real(target_entropy_per_dim, "target_entropy_per_dim")
-    cap = max_entropy_per_dim(_finite_real(log_std_max, "log_std_max"))
-    if target > cap:
+    cap = max_entropy_per_dim(_check_log_std_max(log_std_max))
+    # A target written as D * cap and divided back by D may exceed the cap by a few float64 ulps: still the limit.
+    if target - cap > 8.0 * math.ulp(abs(cap) + abs(log_std_max)):
         raise ValueError(
             f"target_entropy_per_dim={target:.6g} is infeasible: it must be <= log_std_max + 0.5*log(2*pi*e) "
             f"= {cap:.4f} nats per dimension (log_std_max={log_std_max})."
         )
     return target
+
+
+def _check_log_std_max(log_std_max: float) -> float:
+    log_std_max = _finite_real(log_std_max, "log_std_max")
+    if log_std_max > MAX_LOG_STD_MAX:
+        raise ValueError(
+            f"log_std_max={log_std_max:.6g} is too large: ERA's action distribution needs the interval [-1, 1] at "
+            f"least {INSIDE_MIN_STANDARDIZED_WIDTH} standard deviations wide, i.e. log_std_max <= log(20) = "
+            f"{MAX_LOG_STD_MAX:.4f} (with a std of 20 the density on [-1, 1] is already flat to 0.13 %)."
+        )
+    return log_std_max
+
+
+def check_log_std_range(log_std_min: float, log_std_max: float) -> tuple[float, float]:
+    """Check the activation's log-std range and return it as floats.
+
+    :raises ValueError: naming the argument, unless both are finite real numbers with ``log_std_min < log_std_max
+        <= MAX_LOG_STD_MAX`` (``log(20)``: ERA's action distribution needs scales of at most 20 on ``[-1, 1]``).
+    """
+    log_std_min = _finite_real(log_std_min, "log_std_min")
+    log_std_max = _check_log_std_max(log_std_max)
+    if not log_std_min < log_std_max:
+        raise ValueError(f"log_std_min must be < log_std_max, got {log_std_min} and {log_std_max}.")
+    return log_std_min, log_std_max
+
+
+def check_batch_momentum(momentum: float, name: str = "batch_momentum") -> float:
+    """Return ``momentum`` as a float if it is a real number in ``(0, 1]``, else raise a ``ValueError`` naming it."""
+    momentum = _finite_real(momentum, name)
+    if not 0.0 < momentum <= 1.0:
+        raise ValueError(f"{name} must lie in (0, 1], got {momentum}.")
+    return momentum
 
 
 def check_action_dim(action_dim: int) -> int:
@@ -101,7 +150,8 @@ class EntropyDelta(nn.Module):
         super().__init__()
         self.action_dim = check_action_dim(action_dim)
         self.target_entropy_per_dim = check_target_entropy_per_dim(target_entropy_per_dim, log_std_max)
-        self.max_delta = max_entropy_per_dim(log_std_max) - self.target_entropy_per_dim
+        # >= 0 also for a target at the limit that exceeds it by rounding (check_target_entropy_per_dim accepts it).
+        self.max_delta = max(0.0, max_entropy_per_dim(float(log_std_max)) - self.target_entropy_per_dim)
         initial_delta = _finite_real(initial_delta, "initial_delta")
         if not 0.0 <= initial_delta <= self.max_delta:
             raise ValueError(f"initial_delta must lie in [0, {self.max_delta:.4f}], got {initial_delta}.")
@@ -126,7 +176,14 @@ class EntropyDelta(nn.Module):
         return self.action_dim * (self.target_entropy_per_dim + self.delta.detach())
 
     def loss(self, entropy: Tensor) -> Tensor:
-        """``delta * (mean(H) - H0)`` with the entropies detached: only ``delta`` receives gradient."""
+        """``delta * (mean(H) - H0)`` with the entropies detached: only ``delta`` receives gradient.
+
+        :raises ValueError: for an empty batch (a shape check, no host read).
+        """
+        if entropy.numel() == 0:
+            raise ValueError(
+                f"EntropyDelta.loss needs the entropy of at least one state, got shape {tuple(entropy.shape)}."
+            )
         return self.delta * (entropy.detach().mean() - self.target_entropy)
 
     @torch.no_grad()

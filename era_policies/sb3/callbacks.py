@@ -70,8 +70,9 @@ class ERACallback(BaseCallback):
                 "the policy's entropy above its target through the activation, so the losses should carry no entropy "
                 "term; an entropy bonus on top regularises twice and changes the method. Pass ent_coef=0.0."
             )
-        delta = policy.era_delta.delta
-        if policy.era_delta.learnable:
+        era_delta = policy.era_std.era_delta
+        delta = era_delta.delta
+        if era_delta.learnable:
             policy.delta_learned_by_callback = True
             # A second learn() with the same callback and model keeps the Adam moments.
             if self.delta_optimizer is None or self.delta_optimizer.param_groups[0]["params"][0] is not delta:
@@ -103,7 +104,7 @@ class ERACallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         policy = self._policy
-        era_delta = policy.era_delta
+        era_delta = policy.era_std.era_delta
         stats = []
         for obs in self._training_observations():
             # The policy as it acts (SB3 keeps it in eval mode while collecting): BatchRenorm / batch-level ERA use

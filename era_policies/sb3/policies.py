@@ -9,10 +9,14 @@ learn ``delta="auto"``::
 Module layout (a contract: the single-file agents export their networks into these classes by ``state_dict``):
 
 * SAC-family actor: SB3's ``latent_pi``, ``mu`` (mean head) and ``log_std`` (a ``Linear`` giving ERA's std *logits*;
-  SB3's name kept), ``era_delta`` (:class:`~era_policies.EntropyDelta`) and, for ``entropy_level="batch"`` only,
-  ``batch_era`` (:class:`~era_policies.BatchERA`).
+  SB3's name kept), and ``era_std``, the ERA head (:class:`~era_policies.ERAStd`) with its children ``era_delta``
+  (:class:`~era_policies.EntropyDelta`) and, for ``entropy_level="batch"`` only, ``batch_era``
+  (:class:`~era_policies.BatchERA`).
 * :class:`ERAActorCriticPolicy`: SB3's ``mlp_extractor``, ``action_net`` (mean) and ``value_net``, plus
-  ``std_logits_net``, ``era_delta`` and ``batch_era`` (batch level only).
+  ``std_logits_net`` and ``era_std``.
+
+State dicts written before the head existed (``era_delta.*``, ``batch_era.*`` directly under the actor or the policy)
+still load: :meth:`ERAStd.accept_legacy_state_dicts <era_policies.ERAStd.accept_legacy_state_dicts>` renames them.
 * :class:`LayerNormContinuousCritic`: ``qf0``, ``qf1``, ... = ``Linear, LayerNorm, activation`` per hidden layer, then
   ``Linear`` to the Q-value.
 """
@@ -42,7 +46,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 import era_policies
-from era_policies.activations import BatchERA, era_log_std, era_log_std_batch
+from era_policies.activations import ERAStd
 from era_policies.delta import EntropyDelta, check_target_entropy_per_dim
 from era_policies.sb3.distributions import TruncatedGaussianDistribution
 from era_policies.spaces import check_continuous_action_space
@@ -136,47 +140,6 @@ def parameters_without_delta(module: nn.Module) -> list[nn.Parameter]:
     return [param for param in module.parameters() if id(param) not in deltas]
 
 
-class _ERAStd:
-    """Mixin for the network that holds ERA (the SAC-family actor, the actor-critic policy): ``era_delta``, the
-    optional ``batch_era`` and the std activation, as attributes of that network (no wrapper module)."""
-
-    era_delta: EntropyDelta
-    batch_era: BatchERA | None
-    log_std_min: float
-    log_std_max: float
-
-    def _init_era(
-        self,
-        action_dim: int,
-        target_entropy_per_dim: float,
-        log_std_min: float,
-        log_std_max: float,
-        entropy_level: EntropyLevel,
-        delta: float | Literal["auto"],
-        batch_momentum: float,
-    ) -> None:
-        self.log_std_min = float(log_std_min)
-        self.log_std_max = float(log_std_max)
-        learnable = delta == "auto"
-        self.era_delta = EntropyDelta(
-            action_dim,
-            target_entropy_per_dim,
-            log_std_max=log_std_max,
-            initial_delta=0.0 if learnable else float(delta),
-            learnable=learnable,
-        )
-        self.batch_era = BatchERA(batch_momentum) if entropy_level == "batch" else None
-
-    def era_activation(self, std_logits: torch.Tensor) -> torch.Tensor:
-        """ERA: std logits ``(B, D)`` -> log stds ``(B, D)`` whose Gaussian entropy is ``D * (target + delta)``
-        (every state, or the batch mean with ``batch_era``; in eval mode ``batch_era`` uses its running normaliser)."""
-        target = self.era_delta.activation_target()
-        if self.batch_era is None:
-            return era_log_std(std_logits, target, self.log_std_min, self.log_std_max)
-        log_normalizer = self.batch_era.log_normalizer(std_logits)
-        return era_log_std_batch(std_logits, target, self.log_std_min, self.log_std_max, log_normalizer)
-
-
 def _bounded_entropy(distribution: Distribution) -> torch.Tensor:
     """``(B,)`` entropies of an SB3 distribution; a tanh-squashed Gaussian has no closed form, so ``-log p`` of one
     sample per state (unbiased) stands in."""
@@ -188,13 +151,14 @@ def _bounded_entropy(distribution: Distribution) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------ SAC-family actors
-class _ERAActorMixin(_ERAStd):
+class _ERAActorMixin:
     """Turns an SB3 SAC-family actor (``latent_pi``, ``mu`` and ``log_std`` heads) into an ERA actor: the ``log_std``
-    head's output becomes ERA's std logits, the action distribution the truncated normal (or SB3's tanh-Gaussian).
-    Options as in :class:`ERASACPolicy`."""
+    head's output becomes ERA's std logits, activated by the ERA head ``era_std``; the action distribution is the
+    truncated normal (or SB3's tanh-Gaussian). Options as in :class:`ERASACPolicy`."""
 
     action_space: spaces.Box
     action_dist: Distribution
+    era_std: ERAStd
 
     def __init__(
         self,
@@ -219,9 +183,10 @@ class _ERAActorMixin(_ERAStd):
             batch_momentum=batch_momentum,
             action_distribution=action_distribution,
         )
-        self._init_era(
+        self.era_std = ERAStd(
             action_dim, target_entropy_per_dim, log_std_min, log_std_max, entropy_level, delta, batch_momentum
         )
+        ERAStd.accept_legacy_state_dicts(self)  # type: ignore[arg-type]
         if action_distribution == "truncated_normal":
             self.action_dist = TruncatedGaussianDistribution(action_dim)
         else:
@@ -234,7 +199,7 @@ class _ERAActorMixin(_ERAStd):
         """:return: mean ``(B, D)``, ERA-activated log std ``(B, D)`` and no extra kwargs."""
         features = self.extract_features(obs, self.features_extractor)  # type: ignore[attr-defined]
         latent_pi = self.latent_pi(features)  # type: ignore[attr-defined]
-        return self.mu(latent_pi), self.era_activation(self.log_std(latent_pi)), {}  # type: ignore[attr-defined]
+        return self.mu(latent_pi), self.era_std(self.log_std(latent_pi)), {}  # type: ignore[attr-defined]
 
     def era_entropy(self, obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor]:
         """:return: ``(B,)`` entropies of the bounded policy and ``(B, D)`` activated log stds at ``obs``."""
@@ -313,7 +278,7 @@ class SACLayerNormPolicy(SACPolicy):
 class _ERAPolicyMixin:
     """Shared by every ERA policy: says once when ``delta="auto"`` is trained without ``ERACallback``."""
 
-    era_delta: EntropyDelta
+    era_std: ERAStd
     # Set by ERACallback while it learns this policy's delta; a plain attribute, so not saved.
     delta_learned_by_callback: bool = False
     _warned_delta_not_learned: bool = False
@@ -333,13 +298,13 @@ class _ERAPolicyMixin:
 
     def set_training_mode(self, mode: bool) -> None:
         # SB3's train() calls this first: the one place a policy learns it is being trained.
-        if mode and self.era_delta.learnable and not self.delta_learned_by_callback:
+        if mode and self.era_std.era_delta.learnable and not self.delta_learned_by_callback:
             if not self._warned_delta_not_learned:
                 self._warned_delta_not_learned = True
                 warn_in_user_code(
                     f"{type(self).__name__} has delta='auto' but nothing learns delta: pass "
                     "callback=era_policies.sb3.ERACallback() to learn(), or step "
-                    "era_delta.update(entropy, optimizer) yourself. delta stays at its current value."
+                    "era_std.era_delta.update(entropy, optimizer) yourself. delta stays at its current value."
                 )
         super().set_training_mode(mode)  # type: ignore[misc]
 
@@ -402,9 +367,9 @@ class _ERAOffPolicyMixin(_ERAPolicyMixin):
         return {**super()._get_constructor_parameters(), **self.era_options}  # type: ignore[misc]
 
     @property
-    def era_delta(self) -> EntropyDelta:  # type: ignore[override]
-        """The actor's :class:`~era_policies.EntropyDelta`."""
-        return self.actor.era_delta
+    def era_std(self) -> ERAStd:
+        """The actor's ERA head (:class:`~era_policies.ERAStd`)."""
+        return self.actor.era_std
 
     def era_entropy(self, obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor]:
         return self.actor.era_entropy(obs)
@@ -464,7 +429,7 @@ class ERASACPolicy(_ERAOffPolicyMixin, SACLayerNormPolicy):
         )
 
 
-class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
+class ERAActorCriticPolicy(_ERAPolicyMixin, ActorCriticPolicy):
     """ERA policy for :class:`stable_baselines3.PPO`, ``A2C`` and sb3-contrib's ``TRPO``.
 
     PPO's state-independent ``log_std`` parameter is replaced by a state-dependent std-logit head followed by the ERA
@@ -521,7 +486,17 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
         self.action_dist = TruncatedGaussianDistribution(action_dim)
         self.action_net, self.std_logits_net = self.action_dist.proba_distribution_net(self.mlp_extractor.latent_dim_pi)
         self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
-        self._init_era(action_dim, **self.era_options)
+        options = self.era_options
+        self.era_std = ERAStd(
+            action_dim,
+            options["target_entropy_per_dim"],
+            options["log_std_min"],
+            options["log_std_max"],
+            options["entropy_level"],
+            options["delta"],
+            options["batch_momentum"],
+        )
+        ERAStd.accept_legacy_state_dicts(self)
         if self.ortho_init:
             # SB3's gains; the std-logit head starts small like the mean head, i.e. near-uniform softmax weights.
             module_gains = {
@@ -545,7 +520,7 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, _ERAStd, ActorCriticPolicy):
         return {**super()._get_constructor_parameters(), **self.era_options}
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> TruncatedGaussianDistribution:
-        log_std = self.era_activation(self.std_logits_net(latent_pi))
+        log_std = self.era_std(self.std_logits_net(latent_pi))
         return self.action_dist.proba_distribution(self.action_net(latent_pi), log_std)
 
     def era_entropy(self, obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor]:

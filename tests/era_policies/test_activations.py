@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from era_policies import BatchERA, ERAStd, batch_log_normalizer, era_log_std, era_log_std_batch, gaussian_entropy
 from era_policies.delta import HALF_LOG_2PI_E, max_entropy_per_dim
@@ -256,12 +257,32 @@ def test_era_std_rejects_a_bad_action_dim(action_dim):
         ERAStd(action_dim, -0.5)
 
 
+class _DispatchedOps(TorchDispatchMode):
+    """Records the name of every ATen operator dispatched while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(func.__name__.split(".")[0])
+        return func(*args, **(kwargs or {}))
+
+
 @pytest.mark.parametrize("level", ["state", "batch"])
-@pytest.mark.parametrize("shape", [(8, 4), (8, 6), (4,), ()])
-def test_era_std_rejects_logits_of_the_wrong_width(level, shape):
-    head = ERAStd(action_dim=5, target_entropy_per_dim=-0.5, level=level)
-    with pytest.raises(ValueError, match=r"std_logits must have shape \(..., action_dim=5\)"):
-        head(torch.zeros(shape))
+def test_era_std_forward_runs_the_formula_only(level):
+    """Validated once at construction, so a forward pass dispatches the formula's operators and nothing else: no
+    checks, no host read (``aten._local_scalar_dense``). The owner's Linear layer fixes the logits' width."""
+    head = ERAStd(action_dim=5, target_entropy_per_dim=-0.5, level=level, delta="auto").double()
+    std_logits = torch.randn(8, 5, dtype=torch.float64)
+    with _DispatchedOps() as ops:
+        log_std = head(std_logits)
+    assert "_local_scalar_dense" not in ops.names
+    if level == "state":
+        assert sorted(ops.names) == ["_softmax", "add", "add", "clamp", "detach", "mul", "mul"]
+        torch.testing.assert_close(log_std, era_log_std(std_logits, 5 * -0.5))
+    else:
+        torch.testing.assert_close(log_std, era_log_std_batch(std_logits, 5 * -0.5))
 
 
 @requires_cuda
@@ -272,3 +293,97 @@ def test_cuda_matches_cpu():
     gpu = era_log_std(logits.cuda(), torch.tensor(-3.0, device="cuda"))
     assert torch.allclose(cpu, gpu.cpu(), atol=1e-6)
     assert torch.allclose(era_log_std_batch(logits, -3.0), era_log_std_batch(logits.cuda(), -3.0).cpu(), atol=1e-6)
+
+
+@pytest.mark.parametrize("delta", [True, False, -0.1, float("nan"), "learned", None])
+def test_era_std_rejects_a_bad_delta(delta):
+    """``delta=True`` is not taken as 1.0: a bool is refused like any other non-number."""
+    with pytest.raises(ValueError, match="delta must be a float >= 0 or 'auto'"):
+        ERAStd(3, -0.5, delta=delta)
+
+
+@pytest.mark.parametrize("option", [{"batch_momentum": 0.0}, {"batch_momentum": True}, {"log_std_min": float("nan")}])
+def test_era_std_validates_every_option_once_even_unused(option):
+    with pytest.raises(ValueError, match=next(iter(option))):
+        ERAStd(3, -0.5, **option)
+
+
+class _LegacyOwner(torch.nn.Module):
+    """A network holding the head, as the SB3 policies and the agents do."""
+
+    def __init__(self, **head_options) -> None:
+        super().__init__()
+        self.std_logits_net = torch.nn.Linear(4, 3)
+        self.era_std = ERAStd(3, -0.5, **head_options)
+        ERAStd.accept_legacy_state_dicts(self)
+
+
+@pytest.mark.parametrize("level", ["state", "batch"])
+def test_legacy_state_dicts_load_into_the_head(level):
+    source = _LegacyOwner(level=level, delta="auto")
+    with torch.no_grad():
+        source.era_std.era_delta.delta.fill_(0.3)
+    if level == "batch":
+        source.era_std(torch.randn(16, 3))  # moves the running normaliser
+    legacy = {key.replace("era_std.", ""): value for key, value in source.state_dict().items()}
+    assert "era_delta.delta" in legacy
+    wrapper = torch.nn.Sequential(_LegacyOwner(level=level, delta="auto"))
+    wrapper.load_state_dict({f"0.{key}": value for key, value in legacy.items()})  # strict, from a parent
+    restored = wrapper[0]
+    for key, value in source.state_dict().items():
+        assert torch.equal(restored.state_dict()[key], value), key
+    fresh = _LegacyOwner(level=level, delta="auto")
+    fresh.load_state_dict(source.state_dict())  # the current layout is untouched by the hook
+    assert fresh.era_std.era_delta.delta.item() == pytest.approx(0.3)
+
+
+# ------------------------------------------------------------------------------------------ boundary edge cases
+@pytest.mark.parametrize("log_std_max", [-1.0, 0.0, 0.5, 2.0])
+@pytest.mark.parametrize("d", [1, 6, 17])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_target_exactly_at_the_feasibility_limit_is_accepted_with_finite_gradients(log_std_max, d, dtype):
+    limit = d * (log_std_max + 0.5 * math.log(2 * math.pi * math.e))  # as the documentation writes it
+    logits = torch.randn(5, d, dtype=dtype, requires_grad=True)
+    for target in (limit, torch.tensor(limit, dtype=dtype, requires_grad=True)):
+        for activate in (era_log_std, era_log_std_batch):
+            log_std = activate(logits, target, log_std_max=log_std_max)
+            torch.testing.assert_close(log_std, torch.full_like(log_std, log_std_max))  # all at the upper bound
+            log_std.sum().backward()
+            assert torch.isfinite(logits.grad).all()
+            if isinstance(target, torch.Tensor):
+                assert torch.isfinite(target.grad)
+    head = ERAStd(d, limit / d, log_std_max=log_std_max, delta="auto")
+    assert head.era_delta.max_delta == 0.0
+
+
+@pytest.mark.parametrize("log_std_max", [math.log(20.0) + 1e-6, 5.0])
+def test_log_std_max_beyond_the_distribution_s_range_is_refused(log_std_max):
+    from era_policies import MAX_LOG_STD_MAX, check_log_std_range, check_target_entropy_per_dim
+
+    assert MAX_LOG_STD_MAX == pytest.approx(math.log(20.0))
+    for refuse in (
+        lambda: ERAStd(3, -0.5, log_std_max=log_std_max),
+        lambda: check_target_entropy_per_dim(-0.5, log_std_max),
+        lambda: check_log_std_range(-8.0, log_std_max),
+        lambda: era_log_std(torch.zeros(2, 3), -1.0, log_std_max=log_std_max),
+    ):
+        with pytest.raises(ValueError, match=r"log_std_max=.* is too large.*log\(20\)"):
+            refuse()
+    assert ERAStd(3, -0.5, log_std_max=MAX_LOG_STD_MAX).log_std_max == MAX_LOG_STD_MAX
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_non_finite_logits_are_a_value_error_not_nan(bad):
+    logits = torch.zeros(3, 4)
+    logits[1, 2] = bad
+    for activate in (era_log_std, era_log_std_batch):
+        with pytest.raises(ValueError, match="std_logits must be finite"):
+            activate(logits, -2.0)
+
+
+def test_minus_inf_logits_mask_a_dimension():
+    """-inf is softmax's masking value: that dimension keeps log_std_max, the others share the budget."""
+    logits = torch.tensor([[0.0, -math.inf, 0.0]])
+    log_std = era_log_std(logits, -2.0)
+    assert log_std[0, 1] == 0.0 and torch.isfinite(log_std).all()
+    torch.testing.assert_close(gaussian_entropy(log_std), torch.tensor([-2.0]))

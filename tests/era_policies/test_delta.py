@@ -143,3 +143,9 @@ def test_constant_delta_is_a_buffer_and_state_dicts_move_between_both_kinds():
     assert float(constant.delta) == pytest.approx(0.2)
     learned.load_state_dict(EntropyDelta(3, -1.0, initial_delta=0.1, learnable=False).state_dict())
     assert float(learned.delta.detach()) == pytest.approx(0.1)
+
+
+def test_loss_on_an_empty_batch_is_a_value_error():
+    era_delta = EntropyDelta(action_dim=2, target_entropy_per_dim=-0.5)
+    with pytest.raises(ValueError, match="at least one state"):
+        era_delta.loss(torch.zeros(0))

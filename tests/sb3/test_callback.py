@@ -67,7 +67,9 @@ def test_delta_rises_while_the_bounded_entropy_is_below_the_floor(make, tmp_path
     assert _bounded_entropy(model) < 3 * target - 0.1  # the premise: with delta = 0 the policy is below the floor
     log = _learn_with_csv_log(model, tmp_path, 1000, ERACallback(delta_lr=1e-2))
     assert log["era/delta"].iloc[-1] > log["era/delta"].iloc[0] > 0
-    assert model.policy.era_delta.delta.item() == pytest.approx(log["era/delta"].iloc[-1], abs=0.02)  # the logged delta
+    assert model.policy.era_std.era_delta.delta.item() == pytest.approx(
+        log["era/delta"].iloc[-1], abs=0.02
+    )  # the logged delta
     # Once delta has grown, the bounded policy's entropy sits at the floor (Adam's step size sets the ripple).
     assert log["era/entropy"].iloc[-5:].mean() == pytest.approx(3 * target, abs=0.05)
 
@@ -77,10 +79,10 @@ def test_delta_falls_while_the_bounded_entropy_is_above_the_floor(make):
     """A low floor with a large delta: the policy keeps far more entropy than asked, so delta must shrink."""
     model = make(target_entropy_per_dim=-1.5, delta="auto")
     with torch.no_grad():
-        model.policy.era_delta.delta.fill_(0.5)
+        model.policy.era_std.era_delta.delta.fill_(0.5)
     assert _bounded_entropy(model) > 3 * -1.5 + 1.0  # the premise: far above the floor
     model.learn(400, callback=ERACallback(delta_lr=1e-2))
-    assert model.policy.era_delta.delta.item() < 0.5 - 0.05
+    assert model.policy.era_std.era_delta.delta.item() < 0.5 - 0.05
 
 
 def test_a2c_learns_delta_once_per_rollout():
@@ -95,7 +97,7 @@ def test_a2c_learns_delta_once_per_rollout():
     assert _bounded_entropy(model) < 3 * 0.68 - 0.3  # the premise: every step pushes delta up
     model.learn(80, callback=ERACallback(delta_lr=1e-2))
     # 10 rollouts, one Adam step each: Adam's steps on a gradient of constant sign move by about the learning rate.
-    assert model.policy.era_delta.delta.item() == pytest.approx(10 * 1e-2, rel=0.2)
+    assert model.policy.era_std.era_delta.delta.item() == pytest.approx(10 * 1e-2, rel=0.2)
 
 
 def test_off_policy_delta_takes_one_step_per_gradient_step():
@@ -114,13 +116,13 @@ def test_off_policy_delta_takes_one_step_per_gradient_step():
     assert _bounded_entropy(model) < 3 * 0.68 - 0.3  # the premise: every step pushes delta up
     model.learn(70, callback=ERACallback(delta_lr=1e-3))
     # Rollouts of 2 steps after the 50 warm-up steps: 10 rollouts x 3 gradient steps.
-    assert model.policy.era_delta.delta.item() == pytest.approx(30 * 1e-3, rel=0.2)
+    assert model.policy.era_std.era_delta.delta.item() == pytest.approx(30 * 1e-3, rel=0.2)
 
 
 def test_nothing_happens_before_learning_starts():
     model = _sac(delta="auto", target_entropy_per_dim=0.25)
     model.learn(40, callback=ERACallback(delta_lr=1e-2))  # learning_starts=50
-    assert model.policy.era_delta.delta.item() == 0.0
+    assert model.policy.era_std.era_delta.delta.item() == 0.0
 
 
 def test_delta_stays_put_and_warns_once_without_the_callback():
@@ -128,7 +130,7 @@ def test_delta_stays_put_and_warns_once_without_the_callback():
     with pytest.warns(UserWarning, match="nothing learns delta") as record:
         model.learn(100)
     assert [w.filename for w in record if "nothing learns delta" in str(w.message)] == [__file__]
-    assert model.policy.era_delta.delta.item() == 0.0  # SB3's own optimisers never touch it
+    assert model.policy.era_std.era_delta.delta.item() == 0.0  # SB3's own optimisers never touch it
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.learn(60, reset_num_timesteps=False)  # said once per policy
@@ -150,7 +152,7 @@ def test_second_learn_keeps_the_adam_moments():
     optimizer = callback.delta_optimizer
     model.learn(60, callback=callback, reset_num_timesteps=False)
     # 10 steps after the 50 warm-up steps of the first learn(), 60 in the second
-    assert callback.delta_optimizer is optimizer and optimizer.state[model.policy.era_delta.delta]["step"] == 70
+    assert callback.delta_optimizer is optimizer and optimizer.state[model.policy.era_std.era_delta.delta]["step"] == 70
 
 
 def test_tanh_normal_entropy_is_estimated_from_samples(tmp_path):
@@ -244,7 +246,7 @@ def test_the_delta_step_does_not_synchronise_with_the_host(make):
     try:
         with torch.no_grad():
             entropy, _ = model.policy.era_entropy(obs)
-        model.policy.era_delta.update(entropy, callback.delta_optimizer)
+        model.policy.era_std.era_delta.update(entropy, callback.delta_optimizer)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    assert model.policy.era_delta.delta.item() > 0
+    assert model.policy.era_std.era_delta.delta.item() > 0

@@ -249,7 +249,9 @@ def test_device(algo, policy, device):
     model = _make(algo, policy, env, device=device, target_entropy_per_dim=0.6, delta="auto", entropy_level="batch")
     model.learn(200, callback=ERACallback(delta_lr=1e-2))
     assert all(t.device.type == device for t in model.policy.state_dict().values())
-    assert model.policy.era_delta.delta.device.type == device and model.policy.era_delta.delta.item() > 0
+    assert (
+        model.policy.era_std.era_delta.delta.device.type == device and model.policy.era_std.era_delta.delta.item() > 0
+    )
     action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
     assert action.shape == (3,)
 
@@ -264,9 +266,9 @@ SAC_ACTOR_KEYS = [
     "mu.bias",
     "log_std.weight",
     "log_std.bias",
-    "era_delta.delta",
+    "era_std.era_delta.delta",
 ]
-BATCH_ERA_KEYS = ["batch_era.running_log_normalizer", "batch_era.num_batches_tracked"]
+BATCH_ERA_KEYS = ["era_std.batch_era.running_log_normalizer", "era_std.batch_era.num_batches_tracked"]
 LAYER_NORM_CRITIC_KEYS = [
     f"qf{i}.{layer}.{p}" for i in range(2) for layer in (0, 1, 3, 4, 6) for p in ("weight", "bias")
 ]
@@ -285,7 +287,7 @@ ACTOR_CRITIC_KEYS = [
     "std_logits_net.bias",
     "value_net.weight",
     "value_net.bias",
-    "era_delta.delta",
+    "era_std.era_delta.delta",
 ]
 
 
@@ -299,7 +301,7 @@ def test_sac_family_actor_layout(policy, entropy_level):
     assert list(model.policy.actor.state_dict()) == SAC_ACTOR_KEYS + extra
     actor = model.policy.actor
     assert actor.log_std.out_features == 3 and actor.mu.out_features == 3
-    assert (actor.batch_era is not None) == (entropy_level == "batch")
+    assert (actor.era_std.batch_era is not None) == (entropy_level == "batch")
 
 
 def test_layer_norm_critic_layout():
@@ -318,7 +320,7 @@ def test_actor_critic_layout():
 
 
 def test_sac_actor_computes_the_era_activation_from_its_heads():
-    """get_action_dist_params = era_log_std(log_std(latent), era_delta.activation_target()): no hidden wrapper."""
+    """get_action_dist_params = era_log_std(log_std(latent), era_delta.activation_target()) through the ERA head."""
     from era_policies import era_log_std
 
     model = SAC(ERASACPolicy, three_dim_env(), ent_coef=0.0, policy_kwargs={**small_net(), "delta": 0.2})
@@ -327,7 +329,7 @@ def test_sac_actor_computes_the_era_activation_from_its_heads():
     with torch.no_grad():
         mean, log_std, _ = actor.get_action_dist_params(obs)
         latent = actor.latent_pi(obs)
-        expected = era_log_std(actor.log_std(latent), actor.era_delta.activation_target(), -8.0, 0.0)
+        expected = era_log_std(actor.log_std(latent), actor.era_std.era_delta.activation_target(), -8.0, 0.0)
     torch.testing.assert_close(mean, actor.mu(latent))
     torch.testing.assert_close(log_std, expected)
 
@@ -336,10 +338,38 @@ def test_agent_networks_export_by_state_dict():
     """What the single-file agents rely on: a state dict with the documented keys loads into the policy."""
     model = SAC(ERASACPolicy, three_dim_env(), ent_coef=0.0, policy_kwargs={**small_net(), "delta": "auto"})
     state = {key: torch.randn_like(value) for key, value in model.policy.actor.state_dict().items()}
-    state["era_delta.delta"] = torch.tensor(0.25)
+    state["era_std.era_delta.delta"] = torch.tensor(0.25)
     policy = ERASACPolicy(model.observation_space, model.action_space, lambda _: 3e-4, delta="auto", **small_net())
     policy.actor.load_state_dict(state)
-    assert policy.era_delta.delta.item() == 0.25
+    assert policy.era_std.era_delta.delta.item() == 0.25
+
+
+def _legacy_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict as written before the ERA head existed: ``era_delta.*`` and ``batch_era.*`` one level up."""
+    return {key.replace("era_std.", ""): value for key, value in state.items()}
+
+
+@pytest.mark.parametrize(("algo", "policy"), [(SAC, ERASACPolicy), (PPO, ERAActorCriticPolicy)], ids=["sac", "ppo"])
+def test_state_dicts_of_the_legacy_layout_still_load(algo, policy):
+    """Files saved with ``<owner>.era_delta.*`` / ``<owner>.batch_era.*`` load into the head, at every level a
+    state dict is loaded from (the whole policy, as SB3's load does, and the network holding the head)."""
+    kwargs = {**small_net(), "delta": "auto", "entropy_level": "batch"}
+    source = _make(algo, policy, three_dim_env(), **kwargs)
+    source_state = {
+        key: torch.randn_like(value.float()).to(value.dtype) for key, value in source.policy.state_dict().items()
+    }
+    legacy = _legacy_layout(source_state)
+    assert "era_std.era_delta.delta" not in "".join(legacy) and any(
+        k.endswith("batch_era.num_batches_tracked") for k in legacy
+    )
+    target = _make(algo, policy, three_dim_env(), **kwargs)
+    target.policy.load_state_dict(legacy)  # strict: every key is used, none is missing
+    for key, value in target.policy.state_dict().items():
+        torch.testing.assert_close(value, source_state[key], msg=key)
+    era_net = _era_net(target)
+    prefix = "actor." if era_net is not target.policy else ""
+    era_net.load_state_dict({k[len(prefix) :]: v for k, v in legacy.items() if k.startswith(prefix)})
+    assert era_net.era_std.era_delta.delta.item() == source_state[f"{prefix}era_std.era_delta.delta"].item()
 
 
 # ------------------------------------------------------------------------------------------- delta and optimisers
@@ -351,7 +381,7 @@ def test_delta_is_in_no_sb3_optimizer(algo, policy, delta):
         optimizers = [model.policy.optimizer]
     else:
         optimizers = [model.policy.actor.optimizer, model.policy.critic.optimizer]
-    delta_param = model.policy.era_delta.delta
+    delta_param = model.policy.era_std.era_delta.delta
     optimized = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
     assert not any(p is delta_param for p in optimized)
     # ... and every other trainable parameter of the actor / policy still is.
@@ -377,8 +407,8 @@ def test_era_options_are_typed_documented_keyword_arguments(policy):
 
 
 def test_default_targets():
-    assert _make(SAC, ERASACPolicy, three_dim_env()).policy.era_delta.target_entropy_per_dim == -0.5
-    assert _make(PPO, ERAActorCriticPolicy, three_dim_env()).policy.era_delta.target_entropy_per_dim == -0.3
+    assert _make(SAC, ERASACPolicy, three_dim_env()).policy.era_std.era_delta.target_entropy_per_dim == -0.5
+    assert _make(PPO, ERAActorCriticPolicy, three_dim_env()).policy.era_std.era_delta.target_entropy_per_dim == -0.3
 
 
 # ---------------------------------------------------------------------------------------------------- save/load
@@ -401,7 +431,7 @@ def test_model_and_policy_save_load_round_trip(algo, policy, tmp_path):
     model = _make(algo, policy, env, **kwargs)
     model.learn(200, callback=ERACallback(delta_lr=1e-2))
     original = _era_net(model)
-    assert original.era_delta.delta.item() > 0 and int(original.batch_era.num_batches_tracked) > 0
+    assert original.era_std.era_delta.delta.item() > 0 and int(original.era_std.batch_era.num_batches_tracked) > 0
     obs = env.reset()
     expected, _ = model.predict(obs, deterministic=True)
     model.save(tmp_path / "model.zip")
@@ -411,14 +441,16 @@ def test_model_and_policy_save_load_round_trip(algo, policy, tmp_path):
         assert loaded.policy.era_options[key] == value, key
     # delta and the batch-level running normaliser are part of the state
     restored = _era_net(loaded)
-    assert torch.equal(restored.era_delta.delta, original.era_delta.delta)
-    assert torch.equal(restored.batch_era.running_log_normalizer, original.batch_era.running_log_normalizer)
+    assert torch.equal(restored.era_std.era_delta.delta, original.era_std.era_delta.delta)
+    assert torch.equal(
+        restored.era_std.batch_era.running_log_normalizer, original.era_std.batch_era.running_log_normalizer
+    )
 
     model.policy.save(tmp_path / "policy.pt")
     policy_only = policy.load(tmp_path / "policy.pt", device="cpu")
     np.testing.assert_array_equal(policy_only.predict(obs, deterministic=True)[0], expected)
     assert policy_only.era_options == model.policy.era_options
-    assert torch.equal(policy_only.era_delta.delta, original.era_delta.delta)
+    assert torch.equal(policy_only.era_std.era_delta.delta, original.era_std.era_delta.delta)
 
 
 def test_sac_layer_norm_policy_round_trip_and_critic(tmp_path, pendulum):
@@ -445,7 +477,7 @@ def test_rl_zoo_dotted_policy_and_callback_paths():
     model = SAC(_class_by_name("era_policies.sb3.ERASACPolicy"), three_dim_env(), ent_coef=0.0, learning_starts=10,
                 batch_size=16, policy_kwargs=policy_kwargs)  # fmt: skip
     model.learn(30, callback=[_class_by_name("era_policies.sb3.ERACallback")()])
-    assert model.policy.era_options["delta"] == "auto" and model.policy.era_delta.delta.item() > 0
+    assert model.policy.era_options["delta"] == "auto" and model.policy.era_std.era_delta.delta.item() > 0
 
 
 # ------------------------------------------------------------------------------------------ warnings and errors
@@ -546,4 +578,4 @@ def test_constant_delta_trains_without_callback_and_without_warnings(algo, polic
         warnings.simplefilter("error")
         model = _make(algo, policy, three_dim_env(), delta=0.1)
         model.learn(100)
-    assert math.isclose(model.policy.era_delta.delta.item(), 0.1, rel_tol=1e-6)
+    assert math.isclose(model.policy.era_std.era_delta.delta.item(), 0.1, rel_tol=1e-6)
