@@ -228,6 +228,7 @@ class Agent(nn.Module):
                 delta=args.delta,
                 batch_momentum=args.batch_momentum,
             )
+            ERAStd.accept_legacy_state_dicts(self)  # checkpoints written before the head existed
         else:
             self.log_std = nn.Parameter(torch.zeros(action_dim))  # CleanRL's and SB3's log_std_init = 0
 

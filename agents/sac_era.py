@@ -234,6 +234,7 @@ class Actor(nn.Module):
                 delta=args.delta,
                 batch_momentum=args.batch_momentum,
             )
+            ERAStd.accept_legacy_state_dicts(self)  # checkpoints written before the head existed
             self.target_entropy = self.era_std.era_delta.target_entropy  # H0 = D * target_entropy_per_dim
         else:
             self.target_entropy = -float(action_dim)  # SAC's: what alpha is tuned towards

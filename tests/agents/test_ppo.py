@@ -178,6 +178,19 @@ def test_weights_export_into_the_sb3_policy_which_acts_like_the_agent(ppo, overr
     assert np.abs(expected).max() > 0.1  # the comparison is not between zeros
 
 
+@pytest.mark.parametrize("level", ["state", "batch"])
+def test_checkpoints_from_before_the_era_head_still_load(ppo, level):
+    agent, _ = make_agent(ppo, entropy_level=level, delta="auto")
+    for parameter in agent.parameters():
+        torch.nn.init.normal_(parameter, std=0.5)
+    legacy = {key.replace("era_std.", ""): value for key, value in agent.state_dict().items()}
+    assert "era_delta.delta" in legacy
+    fresh, _ = make_agent(ppo, entropy_level=level, delta="auto")
+    fresh.load_state_dict(legacy)
+    for key, value in agent.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[key], value, msg=key)
+
+
 @pytest.mark.parametrize(
     ("overrides", "flag"),
     [

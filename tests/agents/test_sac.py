@@ -150,6 +150,19 @@ def test_the_entropy_is_computed_once_and_only_where_it_is_needed(delta, in_upda
     assert values["policy/entropy"] == pytest.approx(expected.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("args_class", [sac_era.Args, sac_era_batch.Args], ids=["state", "batch"])
+def test_checkpoints_from_before_the_era_head_still_load(args_class):
+    args, agent = make_agent(args_class, delta="auto")
+    run_update(agent, args, make_batch())
+    state = agent.state_dict()
+    state["actor"] = {key.replace("era_std.", ""): value for key, value in state["actor"].items()}  # the old keys
+    assert "era_delta.delta" in state["actor"]
+    _, fresh = make_agent(args_class, delta="auto")
+    fresh.load_state_dict(state)
+    for key, value in agent.actor.state_dict().items():
+        torch.testing.assert_close(fresh.actor.state_dict()[key], value, msg=key)
+
+
 def test_no_era_tunes_alpha_towards_minus_d_and_has_no_delta():
     args, agent = make_agent(era=False)
     assert not hasattr(agent.actor, "era_std") and agent.delta_optimizer is None
