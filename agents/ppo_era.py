@@ -219,14 +219,9 @@ class Agent(nn.Module):
             if not args.state_dependent_std:
                 nn.init.zeros_(self.std_logits_net.weight)
                 self.std_logits_net.weight.requires_grad_(False)
+            options = dict(level=args.entropy_level, delta=args.delta, batch_momentum=args.batch_momentum)
             self.era_std = ERAStd(
-                action_dim,
-                args.target_entropy_per_dim,
-                args.log_std_min,
-                args.log_std_max,
-                level=args.entropy_level,
-                delta=args.delta,
-                batch_momentum=args.batch_momentum,
+                action_dim, args.target_entropy_per_dim, args.log_std_min, args.log_std_max, **options
             )
             ERAStd.accept_legacy_state_dicts(self)  # checkpoints written before the head existed
         else:

@@ -225,14 +225,9 @@ class Actor(nn.Module):
         orthogonal_init(self.log_std, gain=1.0)  # the std head: gain 1 in the released code
         self.era = args.era
         if self.era:  # ERA | --no-era
+            options = dict(level=args.entropy_level, delta=args.delta, batch_momentum=args.batch_momentum)
             self.era_std = ERAStd(
-                action_dim,
-                args.target_entropy_per_dim,
-                args.log_std_min,
-                args.log_std_max,
-                level=args.entropy_level,
-                delta=args.delta,
-                batch_momentum=args.batch_momentum,
+                action_dim, args.target_entropy_per_dim, args.log_std_min, args.log_std_max, **options
             )
             ERAStd.accept_legacy_state_dicts(self)  # checkpoints written before the head existed
             self.target_entropy = self.era_std.era_delta.target_entropy  # H0 = D * target_entropy_per_dim
