@@ -36,11 +36,12 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.kl import register_kl
 from torch.distributions.utils import broadcast_all
 
-from era_policies.delta import HALF_LOG_2PI_E
+from era_policies.delta import HALF_LOG_2PI_E, INSIDE_MIN_STANDARDIZED_WIDTH, MAX_LOG_STD_MAX
 
-__all__ = ["TruncatedNormal", "era_action_distribution"]
+__all__ = ["ERATruncatedNormal", "TruncatedNormal", "era_action_distribution"]
 
 _SQRT_2 = math.sqrt(2.0)
+_TWO_SQRT_PI = 2.0 * math.sqrt(math.pi)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 # Standardised widths below this use the narrow-interval series (first neglected term ~ width**8 / 384).
@@ -179,22 +180,29 @@ def _mills(x: Tensor) -> Tensor:
     return _SQRT_HALF_PI * torch.special.erfcx(x / _SQRT_2)
 
 
-def _icdf_inside(alpha: Tensor, beta: Tensor, erf_a: Tensor, erf_b: Tensor, u: Tensor, middle: bool) -> Tensor:
-    """Standardised quantile for ``alpha <= 0 <= beta``, given ``erf_a``, ``erf_b`` = ``erf(alpha|beta / sqrt2)``.
+def _icdf_inside(lower: Tensor, upper: Tensor, erf_lower: Tensor, mass: Tensor, u: Tensor, middle: bool) -> Tensor:
+    """Standardised quantile for a location inside ``[low, high]``.
+
+    :param lower: ``-alpha / sqrt2 >= 0``, the distance from the location down to ``low`` in units of ``sqrt2 scale``.
+    :param upper: ``beta / sqrt2 >= 0``, up to ``high``.
+    :param erf_lower: ``erf(lower)``; ``mass``: ``2 Z = erf(lower) + erf(upper)`` (see :func:`_inside_mass`).
 
     ``ndtri`` of the probability between the nearer bound and the quantile, which stays below 1/2 and so is
     representable to full relative precision. Near 1/2 that resolves quantiles only to about one ulp, too coarse for
     an interval narrow against the scale: with ``middle=True`` the middle (``|2p - 1| < 1/2``) uses
-    ``erfinv(erf_a + u (erf_b - erf_a))`` instead, which forms no probability near 1/2.
+    ``erfinv(2p - 1)`` instead, which forms no probability near 1/2.
     """
-    mass = erf_b - erf_a  # 2 Z, a sum of two positive terms
-    y = erf_a + u * mass  # 2 p - 1
-    left = y < 0
-    tail = torch.special.ndtr(torch.where(left, alpha, -beta)) + torch.where(left, u, 1.0 - u) * (0.5 * mass)
+    u_mass = u * mass
+    left = u_mass < erf_lower  # 2 p - 1 < 0
+    # Phi(-d) = erfc(d / sqrt2) / 2: torch.special.ndtr forms 1 + erf(-d / sqrt2), which loses the far tail (float32:
+    # ndtr(-5.35) 32 % low, ndtr(-6) = 0; float64: ndtr(-8) 2 % low). 1 - u is exact; mass - u_mass is not.
+    bound_tail = torch.special.erfc(torch.where(left, lower, upper))
+    tail = 0.5 * torch.addcmul(bound_tail, torch.where(left, u, 1.0 - u), mass)
     xi = torch.special.ndtri(tail.clamp(torch.finfo(tail.dtype).tiny, 0.5))
     xi = torch.where(left, xi, -xi)
     if not middle:
         return xi
+    y = u_mass - erf_lower
     central = y.abs() < 0.5
     return torch.where(central, _SQRT_2 * torch.erfinv(torch.where(central, y, torch.zeros_like(y))), xi)
 
@@ -220,6 +228,38 @@ def _icdf_one_sided(a: Tensor, width: Tensor, log_zt: Tensor, u: Tensor) -> Tens
     m = _mills(a + t)
     t = t - (a * t + 0.5 * t * t + log_m_a - torch.log(m) - target) * m
     return torch.minimum(t.clamp(min=0.0), width)
+
+
+def _inside_distances(loc: Tensor, scale: Tensor, low: Tensor | float, high: Tensor | float) -> tuple[Tensor, Tensor]:
+    """``(loc - low) / (sqrt2 scale)`` and ``(high - loc) / (sqrt2 scale)``: ``-alpha / sqrt2`` and ``beta / sqrt2``."""
+    sqrt2_scale = _SQRT_2 * scale
+    return (loc - low) / sqrt2_scale, (high - loc) / sqrt2_scale
+
+
+def _inside_mass(lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor]:
+    """``erf(lower)`` and ``2 Z = erf(lower) + erf(upper)`` for the distances of :func:`_inside_distances`: a sum of two
+    non-negative terms, so no cancellation, whatever the scale."""
+    erf_lower = torch.erf(lower)
+    return erf_lower, erf_lower + torch.erf(upper)
+
+
+def _inside_entropy(lower: Tensor, upper: Tensor, log_z: Tensor, log_scale: Tensor) -> Tensor:
+    """``H = log(scale) + log Z + log(2 pi e)/2 + (alpha phi(alpha) - beta phi(beta)) / (2 Z)`` with ``alpha = -sqrt2
+    lower``, ``beta = sqrt2 upper``; ``phi / Z`` is formed in log space, so it is 0 (not 0/0) where both underflow."""
+    r_lower = torch.exp(-lower * lower - log_z)  # sqrt(2 pi) phi(alpha) / Z
+    r_upper = torch.exp(-upper * upper - log_z)
+    # alpha phi(alpha) / (2 Z) = -lower r_lower / (2 sqrt(pi)), and likewise for beta.
+    return log_scale + log_z + HALF_LOG_2PI_E - (lower * r_lower + upper * r_upper) / _TWO_SQRT_PI
+
+
+def _inside_log_prob(value: Tensor, loc: Tensor, scale: Tensor, log_scale: Tensor, log_z: Tensor) -> Tensor:
+    return _log_phi((value - loc) / scale) - log_scale - log_z
+
+
+def _exact_endpoints(value: Tensor, x: Tensor, low: Tensor | float, high: Tensor | float) -> Tensor:
+    """The quantile at probability 0 and 1 is the bound itself (the tail formulas give a point ~13 or ~37 scales from
+    ``loc`` there, where the tail mass underflows)."""
+    return torch.where(value <= 0, low, torch.where(value >= 1, high, x))
 
 
 class TruncatedNormal(Distribution):
@@ -273,20 +313,36 @@ class TruncatedNormal(Distribution):
                     raise ValueError(f"TruncatedNormal: {name} must be finite, got {value}.")
             if not scalar_bounds and bool((self.low >= self.high).any()):
                 raise ValueError("TruncatedNormal needs low < high everywhere.")
-        self._alpha = (self.low - self.loc) / self.scale
-        self._beta = (self.high - self.loc) / self.scale
         self._standard_cache: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
         # The shortcut for the common case (every location in the closed interval, which includes ERA's tanh(mean) once
         # it saturates to a bound in float32, and the interval at least a tenth of a scale wide, so ndtri resolves its
         # quantiles) needs a host read of a comparison: only on CPU, and not while compiling.
-        self._inside_only = (
-            not self.loc.is_cuda
-            and not torch.compiler.is_compiling()
-            and bool(((self._alpha <= 0) & (self._beta >= 0) & (self._beta - self._alpha > 0.1)).all())
-        )
-        if self._inside_only:
-            self._erf_a, self._erf_b = torch.erf(self._alpha / _SQRT_2), torch.erf(self._beta / _SQRT_2)
-            self._log_zt = torch.log(0.5 * (self._erf_b - self._erf_a)) + _LOG_SQRT_2PI
+        self._inside_cache: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+        self._log_z_cache: Tensor | None = None
+        self._inside_only = False
+        if not self.loc.is_cuda and not torch.compiler.is_compiling():
+            lower, upper = _inside_distances(self.loc, self.scale, self.low, self.high)
+            width = _SQRT_2 * (lower + upper)
+            self._inside_only = bool(((lower >= 0) & (upper >= 0) & (width > INSIDE_MIN_STANDARDIZED_WIDTH)).all())
+            if self._inside_only:
+                self._inside_cache = (lower, upper, *_inside_mass(lower, upper))
+
+    def _inside(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The inside regime's distances to the bounds (:func:`_inside_distances`), ``erf`` of the lower one and
+        ``2 Z`` (computed once)."""
+        if self._inside_cache is None:
+            lower, upper = _inside_distances(self.loc, self.scale, self.low, self.high)
+            self._inside_cache = (lower, upper, *_inside_mass(lower, upper))
+        return self._inside_cache
+
+    def _inside_log_z(self) -> Tensor:
+        """``log Z`` of the inside regime (computed once; sampling alone does not need it)."""
+        if self._log_z_cache is None:
+            self._log_z_cache = torch.log(0.5 * self._inside()[3])
+        return self._log_z_cache
+
+    def _log_scale(self) -> Tensor:
+        return torch.log(self.scale)
 
     def expand(self, batch_shape: torch.Size, _instance: TruncatedNormal | None = None) -> TruncatedNormal:
         new = self._get_checked_instance(TruncatedNormal, _instance)
@@ -340,10 +396,8 @@ class TruncatedNormal(Distribution):
 
     def entropy(self) -> Tensor:
         if self._inside_only:
-            r_a = torch.exp(_log_phi(self._alpha) + _LOG_SQRT_2PI - self._log_zt)
-            r_b = torch.exp(_log_phi(self._beta) + _LOG_SQRT_2PI - self._log_zt)
-            log_z = self._log_zt - _LOG_SQRT_2PI
-            return torch.log(self.scale) + log_z + HALF_LOG_2PI_E + 0.5 * (self._alpha * r_a - self._beta * r_b)
+            lower, upper, _, _ = self._inside()
+            return _inside_entropy(lower, upper, self._inside_log_z(), self._log_scale())
         log_zt, m1, var, c = self._standard()
         # H = log(scale) + log Z + log(2 pi)/2 + E[xi^2]/2, with E[xi^2] = var + (c + m1)^2 and log Z + log(2 pi)/2
         # = log_zt - c^2/2: the c^2 terms cancel exactly.
@@ -356,8 +410,7 @@ class TruncatedNormal(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         if self._inside_only:
-            xi = (value - self.loc) / self.scale
-            return _log_phi(xi) + _LOG_SQRT_2PI - torch.log(self.scale) - self._log_zt
+            return _inside_log_prob(value, self.loc, self.scale, self._log_scale(), self._inside_log_z())
         log_zt, _, _, c = self._standard()
         scale = self.scale.double()
         d = (value.double() - self._anchor()) / scale  # xi - c
@@ -379,12 +432,18 @@ class TruncatedNormal(Distribution):
         return torch.where(at_low, torch.zeros_like(cdf), cdf).to(self.loc.dtype)
 
     def icdf(self, value: Tensor) -> Tensor:
-        """Quantile function; differentiable in ``loc`` and ``scale`` (this is the reparameterisation)."""
+        """Quantile function; differentiable in ``loc`` and ``scale`` (this is the reparameterisation); ``icdf(0)`` and
+        ``icdf(1)`` are ``low`` and ``high``."""
         if self._validate_args and not bool(((value >= 0) & (value <= 1)).all()):
             raise ValueError("TruncatedNormal.icdf expects probabilities in [0, 1].")
+        return _exact_endpoints(value, self._quantile(value), self.low, self.high)
+
+    def _quantile(self, value: Tensor) -> Tensor:
+        """:meth:`icdf` without its argument check and its endpoint values (``rsample``'s ``u`` lies in ``[0, 1)``,
+        and ``u = 0`` is a null event)."""
         if self._inside_only:
-            xi = _icdf_inside(self._alpha, self._beta, self._erf_a, self._erf_b, value, middle=False)
-            return torch.clamp(self.loc + self.scale * xi, min=self.low, max=self.high)
+            xi = _icdf_inside(*self._inside(), value, middle=False)
+            return torch.clamp(torch.addcmul(self.loc, self.scale, xi), min=self.low, max=self.high)
         loc, scale, low, high = self._float64()
         log_zt, _, _, _ = self._standard()
         u = value.double()
@@ -392,8 +451,8 @@ class TruncatedNormal(Distribution):
         one_sided = (alpha >= 0) | (beta <= 0)
         one = torch.ones_like(alpha)
         alpha_in, beta_in = torch.where(one_sided, -one, alpha), torch.where(one_sided, one, beta)
-        erf_a, erf_b = torch.erf(alpha_in / _SQRT_2), torch.erf(beta_in / _SQRT_2)
-        xi_inside = _icdf_inside(alpha_in, beta_in, erf_a, erf_b, u, middle=True)
+        lower_in, upper_in = -alpha_in / _SQRT_2, beta_in / _SQRT_2
+        xi_inside = _icdf_inside(lower_in, upper_in, *_inside_mass(lower_in, upper_in), u, middle=True)
         flip = beta <= 0
         a = torch.where(one_sided, torch.where(flip, -beta, alpha), one)
         width = torch.where(one_sided, (high - low) / scale, one)
@@ -405,7 +464,7 @@ class TruncatedNormal(Distribution):
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
         shape = self._extended_shape(sample_shape)
         uniform = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
-        return self.icdf(uniform)
+        return self._quantile(uniform)
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
         with torch.no_grad():
@@ -449,11 +508,96 @@ def _kl_truncated_normal(p: TruncatedNormal, q: TruncatedNormal) -> Tensor:
     return kl.clamp_min(0.0).to(torch.promote_types(p.loc.dtype, q.loc.dtype))
 
 
-def era_action_distribution(mean_actions: Tensor, log_std: Tensor, validate_args: bool = False) -> TruncatedNormal:
-    """ERA's action distribution on ``(-1, 1)``: location ``tanh(mean_actions)``, scale ``exp(log_std)``.
+class ERATruncatedNormal(TruncatedNormal):
+    """ERA's action distribution: :class:`TruncatedNormal` on ``[-1, 1]`` with location ``tanh(mean_actions)`` and
+    scale ``exp(log_std)``, evaluated in the one regime ERA's parameters can reach.
+
+    The location lies in the closed interval and the scale is at most 20 (``log_std <= MAX_LOG_STD_MAX``, which every
+    ERA head enforces through ``log_std_max``), so the interval always contains the location and is at least a tenth of
+    a scale wide: there the "location inside" formulas hold to float32 rounding (tested against the general
+    :class:`TruncatedNormal` and scipy). ``rsample``/``sample``/``icdf`` (two-sided inverse CDF), ``log_prob``,
+    ``entropy``, ``mode`` and ``mean`` run in the input's dtype, with no float64, no host read and no Python branch on
+    values: the same code in eager mode, under ``torch.compile`` and in a CUDA graph. ``log(scale)`` is ``log_std``
+    itself, and what sampling computes (``alpha``, ``beta``, ``erf``, ``log Z``) is kept for ``log_prob`` and
+    ``entropy`` of the same distribution. ``variance``, ``cdf`` and the KL divergence (TRPO) are the general class's.
+
+    A point mass (``log_std = -inf``) has entropy ``-inf``. ``validate_args=True`` checks the arguments (host reads):
+    float32/float64 tensors of one shape, finite ``log_std <= MAX_LOG_STD_MAX``, no NaN mean.
+
+    :param mean_actions: network mean output (before ``tanh``), shape ``(..., D)``.
+    :param log_std: ERA-activated log standard deviation, the same shape.
+    :param validate_args: check the arguments (and the values given to ``log_prob``/``icdf``).
+    :raises ValueError: (only with ``validate_args=True``) naming the argument.
+    """
+
+    def __init__(self, mean_actions: Tensor, log_std: Tensor, validate_args: bool = False) -> None:
+        if validate_args:
+            _check_era_arguments(mean_actions, log_std)
+        self.loc = torch.tanh(mean_actions)
+        self.scale = torch.exp(log_std)
+        self.low, self.high = -1.0, 1.0
+        self._log_std = log_std
+        self._standard_cache = None
+        self._inside_cache = None
+        self._log_z_cache = None
+        self._inside_only = True
+        Distribution.__init__(self, self.loc.shape, validate_args=validate_args)
+
+    def expand(self, batch_shape: torch.Size, _instance: ERATruncatedNormal | None = None) -> ERATruncatedNormal:
+        new = self._get_checked_instance(ERATruncatedNormal, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.loc, new.scale, new._log_std = (x.expand(batch_shape) for x in (self.loc, self.scale, self._log_std))
+        new.low, new.high = self.low, self.high
+        new._standard_cache, new._inside_cache, new._log_z_cache, new._inside_only = None, None, None, True
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _log_scale(self) -> Tensor:
+        return self._log_std
+
+    @property
+    def mean(self) -> Tensor:
+        """``loc + scale * (phi(alpha) - phi(beta)) / Z``; the difference is formed as ``phi(d) * expm1(-2|loc| /
+        scale^2)`` with ``d`` the distance to the nearer bound in scales, so it does not cancel for wide scales."""
+        log_z = self._inside_log_z()
+        loc, scale = self.loc, self.scale
+        upper = loc >= 0
+        distance = torch.where(upper, loc, -loc)  # |loc|, with the right one-sided derivative at 0
+        shrink = torch.expm1(-2.0 * distance / (scale * scale)) * torch.exp(_log_phi((1.0 - distance) / scale) - log_z)
+        return torch.clamp(loc + scale * torch.where(upper, shrink, -shrink), min=self.low, max=self.high)
+
+    def entropy(self) -> Tensor:
+        lower, upper, _, _ = self._inside()
+        entropy = _inside_entropy(lower, upper, self._inside_log_z(), self._log_std)
+        return torch.where(self._log_std == -math.inf, self._log_std, entropy)
+
+
+def _check_era_arguments(mean_actions: Tensor, log_std: Tensor) -> None:
+    for name, value in (("mean_actions", mean_actions), ("log_std", log_std)):
+        if not isinstance(value, Tensor) or value.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"{name} must be a float32 or float64 tensor, got {getattr(value, 'dtype', type(value))}.")
+    if mean_actions.shape != log_std.shape or mean_actions.dtype != log_std.dtype:
+        raise ValueError(
+            f"mean_actions and log_std must have one shape and dtype, got {tuple(mean_actions.shape)} "
+            f"{mean_actions.dtype} and {tuple(log_std.shape)} {log_std.dtype}."
+        )
+    if bool(torch.isnan(mean_actions).any()):
+        raise ValueError("mean_actions must not be NaN.")
+    if not bool((torch.isfinite(log_std) & (log_std <= MAX_LOG_STD_MAX)).all()):
+        raise ValueError(
+            f"log_std must be finite and <= MAX_LOG_STD_MAX = log(20) = {MAX_LOG_STD_MAX:.4f} (ERA's range), got "
+            f"values from {float(log_std.min()):.6g} to {float(log_std.max()):.6g}."
+        )
+
+
+def era_action_distribution(mean_actions: Tensor, log_std: Tensor, validate_args: bool = False) -> ERATruncatedNormal:
+    """ERA's action distribution on ``[-1, 1]``: location ``tanh(mean_actions)``, scale ``exp(log_std)``.
 
     :param mean_actions: network mean output, shape ``(..., D)``.
-    :param log_std: ERA-activated log standard deviation, same shape.
-    :return: a :class:`TruncatedNormal` with batch shape ``(..., D)``; sum ``log_prob``/``entropy`` over ``-1``.
+    :param log_std: ERA-activated log standard deviation, same shape (in ``[log_std_min, log_std_max]`` of an ERA
+        head, so at most ``MAX_LOG_STD_MAX``).
+    :param validate_args: check the arguments (host reads; off on hot paths).
+    :return: an :class:`ERATruncatedNormal` with batch shape ``(..., D)``; sum ``log_prob``/``entropy`` over ``-1``.
     """
-    return TruncatedNormal(torch.tanh(mean_actions), torch.exp(log_std), validate_args=validate_args)
+    return ERATruncatedNormal(mean_actions, log_std, validate_args=validate_args)
