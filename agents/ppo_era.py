@@ -47,7 +47,13 @@ require("stable_baselines3", AGENTS_INSTALL, "agents/ppo_era.py (its SB3 policy 
 from stable_baselines3.common.policies import ActorCriticPolicy  # noqa: E402
 from stable_baselines3.common.running_mean_std import RunningMeanStd  # noqa: E402
 
-from era_policies import ERAStd, check_target_entropy_per_dim, era_action_distribution, gaussian_entropy  # noqa: E402
+from era_policies import (  # noqa: E402  # noqa: E402
+    ERAStd,
+    check_log_std_range,
+    check_target_entropy_per_dim,
+    era_action_distribution,
+    gaussian_entropy,
+)
 from era_policies.sb3 import ERAActorCriticPolicy  # noqa: E402
 from era_utils.envs import episode_returns, make_vector_env  # noqa: E402
 from era_utils.experiment import (  # noqa: E402
@@ -169,11 +175,12 @@ class Args(ExperimentArgs):
         ):
             if not ok:
                 raise ValueError(f"{flag} must be {expected}, got {value!r}")
-        if self.era:
+        if self.era:  # ERA | --no-era: ERA's own options
             try:
+                check_log_std_range(self.log_std_min, self.log_std_max)
                 check_target_entropy_per_dim(self.target_entropy_per_dim, self.log_std_max)
             except ValueError as err:
-                raise ValueError(f"--target-entropy-per-dim / --log-std-max: {err}") from err
+                raise ValueError(f"--target-entropy-per-dim / --log-std-min / --log-std-max: {err}") from err
 
 
 # ============================================================================================= ALGORITHM: network

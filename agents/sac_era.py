@@ -54,7 +54,13 @@ from era_utils.dependencies import AGENTS_INSTALL, require
 
 tqdm = require("tqdm", AGENTS_INSTALL, "agents/sac_era.py (its progress bar)").tqdm
 
-from era_policies import ERAStd, check_target_entropy_per_dim, era_action_distribution, gaussian_entropy  # noqa: E402
+from era_policies import (  # noqa: E402  # noqa: E402
+    ERAStd,
+    check_log_std_range,
+    check_target_entropy_per_dim,
+    era_action_distribution,
+    gaussian_entropy,
+)
 from era_utils.cudagraphs import CudaGraphFunction  # noqa: E402
 from era_utils.envs import episode_returns, make_vector_env  # noqa: E402
 from era_utils.experiment import (  # noqa: E402
@@ -157,9 +163,10 @@ class Args(ExperimentArgs):
             if not ok:
                 raise ValueError(f"{flag} must be {expected}, got {value!r}")
         try:
+            check_log_std_range(self.log_std_min, self.log_std_max)
             check_target_entropy_per_dim(self.target_entropy_per_dim, self.log_std_max)
         except ValueError as err:
-            raise ValueError(f"--target-entropy-per-dim: {err}") from err
+            raise ValueError(f"--target-entropy-per-dim / --log-std-min / --log-std-max: {err}") from err
         if self.cudagraphs and not (self.cuda and torch.cuda.is_available()):
             raise ValueError(
                 "--cudagraphs captures the update in a CUDA graph and needs a CUDA device"

@@ -210,6 +210,7 @@ def test_checkpoints_from_before_the_era_head_still_load(ppo, level):
         ({"target_kl": 0.0}, "--target-kl"),
         ({"delta": -0.1}, "--delta"),
         ({"log_std_min": 0.0}, "--log-std-min"),
+        ({"log_std_max": 3.5}, "--log-std-max"),  # above log(20): outside ERA's action distribution's range
         ({"target_entropy_per_dim": 2.0}, "--target-entropy-per-dim"),
     ],
 )

@@ -300,6 +300,7 @@ def check_compiled_update_equals_eager():
         (["--delta", "-0.1"], "--delta"),
         (["--target-entropy-per-dim", "1.5"], "--target-entropy-per-dim"),
         (["--log-std-min", "0", "--log-std-max", "0"], "--log-std-min"),
+        (["--log-std-max", "3.5"], "--log-std-max"),  # above log(20): outside ERA's action distribution's range
         (["--q-lr", "0"], "--q-lr"),
         (["--total-timesteps", "0"], "--total-timesteps"),
     ],
