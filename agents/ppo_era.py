@@ -47,7 +47,7 @@ require("stable_baselines3", AGENTS_INSTALL, "agents/ppo_era.py (its SB3 policy 
 from stable_baselines3.common.policies import ActorCriticPolicy  # noqa: E402
 from stable_baselines3.common.running_mean_std import RunningMeanStd  # noqa: E402
 
-from era_policies import (  # noqa: E402  # noqa: E402
+from era_policies import (  # noqa: E402
     ERAStd,
     check_log_std_range,
     check_target_entropy_per_dim,

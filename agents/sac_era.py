@@ -54,7 +54,7 @@ from era_utils.dependencies import AGENTS_INSTALL, require
 
 tqdm = require("tqdm", AGENTS_INSTALL, "agents/sac_era.py (its progress bar)").tqdm
 
-from era_policies import (  # noqa: E402  # noqa: E402
+from era_policies import (  # noqa: E402
     ERAStd,
     check_log_std_range,
     check_target_entropy_per_dim,

@@ -257,6 +257,34 @@ def test_compiled_update_equals_eager(monkeypatch):
     check_compiled_update_equals_eager()
 
 
+@pytest.mark.parametrize("delta", [0.0, "auto"])
+def test_compiled_update_is_two_float32_graphs(delta, monkeypatch):
+    """--compile: the critic and the actor loss each trace to one graph (fullgraph: no graph break), and neither their
+    forward nor their backward graph computes anything in float64 (ERA's lean action distribution)."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = []
+
+    def keep(graph, example_inputs):
+        graphs.append(graph)
+        return make_boxed_func(graph.forward)
+
+    backend = aot_autograd(fw_compiler=keep, bw_compiler=keep)
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend=backend))
+    torch._dynamo.reset()
+    args, agent = make_agent(delta=delta, compile=True)
+    sac_era.make_update(agent, args)(make_batch())
+    assert len(graphs) == 4  # critic loss and actor loss, forward and backward each
+    float64 = [
+        (node.name, index)
+        for index, graph in enumerate(graphs)
+        for node in graph.graph.nodes
+        if isinstance(node.meta.get("val"), torch.Tensor) and node.meta["val"].dtype == torch.float64
+    ]
+    assert float64 == []
+
+
 @pytest.mark.slow
 def test_compiled_update_equals_eager_inductor(monkeypatch):
     import torch._inductor.config
