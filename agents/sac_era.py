@@ -350,31 +350,34 @@ def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, T
             out["entropy"] = -log_prob.detach()  # SAC's one-sample estimate, for alpha's step
         return loss, out
 
-    def optimizer_step(optimizer: optim.Optimizer, loss: Tensor) -> None:
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    # Speed (LeanRL's recipe): the losses above compile to one graph each (--compile); --cudagraphs captures the whole
-    # update below, optimiser steps included, in one CUDA graph.
+    # Speed, applied to the plain functions above (LeanRL's recipe): --compile compiles each loss, forward and backward,
+    # to one graph; --cudagraphs captures the whole update below, optimiser steps included, in one CUDA graph.
     if args.compile:
         critic_loss, actor_loss = torch.compile(critic_loss, fullgraph=True), torch.compile(actor_loss, fullgraph=True)
 
     def update(data: ReplayBatch) -> dict[str, Tensor]:
         alpha = None if args.era else agent.log_alpha.detach().exp()
         qf_loss, q1_mean, q2_mean = critic_loss(data, alpha)
-        optimizer_step(agent.q_optimizer, qf_loss)
-        with torch.no_grad():
+        agent.q_optimizer.zero_grad()
+        qf_loss.backward()
+        agent.q_optimizer.step()
+        with torch.no_grad():  # Polyak averaging of the target critics
             torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
+        qf.requires_grad_(False)  # the actor's gradient flows through the critics, but their weights need none
         loss, out = actor_loss(data, alpha)
-        optimizer_step(agent.actor_optimizer, loss)
+        agent.actor_optimizer.zero_grad()
+        loss.backward()
+        agent.actor_optimizer.step()
+        qf.requires_grad_(True)
         out.update({"losses/qf_loss": qf_loss.detach() / 2.0, "losses/actor_loss": loss.detach()})
         out.update({"losses/qf1_values": q1_mean, "losses/qf2_values": q2_mean})
         if args.era and args.delta == "auto":  # ERA | --no-era: delta rises while H < H0 (method §4)
             out["losses/delta_loss"] = actor.era_std.era_delta.update(out["entropy"], agent.delta_optimizer)
         elif not args.era:  # SAC's temperature: alpha rises while the entropy estimate -log pi is below -D
             alpha_loss = agent.log_alpha.exp() * (out["entropy"] - actor.target_entropy).mean()
-            optimizer_step(agent.alpha_optimizer, alpha_loss)
+            agent.alpha_optimizer.zero_grad()
+            alpha_loss.backward()
+            agent.alpha_optimizer.step()
             out["losses/alpha"], out["losses/alpha_loss"] = agent.log_alpha.detach().exp(), alpha_loss.detach()
         return out
 
