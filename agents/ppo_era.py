@@ -72,6 +72,7 @@ from era_utils.experiment import (  # noqa: E402
 )
 
 
+# ======================================================= plumbing: options (tyro reads each docstring as --help)
 @dataclass
 class Args(ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
@@ -523,6 +524,7 @@ def main(args: Args) -> None:
                 if args.target_kl is not None and stats["losses/approx_kl"] > args.target_kl:
                     break
 
+            # ------------------------------------------------- plumbing: logs, evaluation, checkpoints, signals
             # Logging: the only host reads of the update's statistics, once per iteration (last minibatch).
             b_values, b_returns = batch[5], batch[4]
             var_y = b_returns.var(unbiased=False)
