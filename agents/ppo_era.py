@@ -358,7 +358,7 @@ def sb3_policy(args: Args, observation_space, action_space) -> ActorCriticPolicy
 # ================================================================================================= training loop
 def main(args: Args) -> None:
     args.check()
-    if args.resume is None:  # the name now: the video folder is named after the run before its directory exists
+    if args.resume is None and args.run_name is None:  # named now: the env's video folder is named after the run
         args = replace(args, run_name=args.resolved_run_name())
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches

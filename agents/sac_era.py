@@ -435,7 +435,7 @@ def export_policy(agent: Agent, args: Args, observation_space: Any, action_space
 # =============================================================================================== training loop
 def main(args: Args) -> None:
     args.check()
-    if args.resume is None:  # the name now: the video folder is named after the run before its directory exists
+    if args.resume is None and args.run_name is None:  # named now: the env's video folder is named after the run
         args = replace(args, run_name=args.resolved_run_name())
     seed_everything(args.seed, args.torch_deterministic)
     device = select_device(args.cuda)
