@@ -104,6 +104,24 @@ def test_actor_gradient_is_that_of_minus_q_alone_only_with_era(era):
         assert not torch.allclose(got, alternative, atol=1e-6)
 
 
+def test_the_actor_loss_adds_no_gradient_to_the_critics_weights():
+    """The actor's gradient flows through the critics, but their weights keep the critic loss's gradient only."""
+    args, agent = make_agent()
+    before, data = copy.deepcopy(agent), make_batch()
+    run_update(agent, args, data)
+    torch.manual_seed(1)  # the update's first draw is a' ~ pi(.|s')
+    with torch.no_grad():
+        next_actions = before.actor(data.next_observations)[0].sample()
+        target = data.rewards + args.gamma * (1 - data.dones) * torch.min(
+            *before.qf_target(data.next_observations, next_actions)
+        )
+    q1, q2 = before.qf(data.observations, data.actions)
+    (F.mse_loss(q1, target) + F.mse_loss(q2, target)).backward()
+    for (name, got), want in zip(agent.qf.named_parameters(), before.qf.parameters(), strict=True):
+        assert got.requires_grad
+        torch.testing.assert_close(got.grad, want.grad, msg=name)
+
+
 def test_era_policy_keeps_the_gaussian_entropy_floor_in_every_state():
     args, agent = make_agent(target_entropy_per_dim=-0.7)
     stats = run_update(agent, args, make_batch())
