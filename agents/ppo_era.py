@@ -381,7 +381,7 @@ def main(args: Args) -> None:
     params = [p for p in agent.parameters() if p.requires_grad and p is not delta]
     optimizer = optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=device.type == "cuda")
     delta_optimizer = optim.Adam([delta], lr=args.delta_lr) if args.era and args.delta == "auto" else None
-    loss_fn = torch.compile(ppo_loss) if args.compile else ppo_loss
+    loss_fn = torch.compile(ppo_loss, fullgraph=True) if args.compile else ppo_loss  # one graph, backward included
 
     obs_normalizer = ObservationNormalizer(obs_space.shape) if args.normalize_observations else None
     return_rms = RunningMeanStd(shape=())
