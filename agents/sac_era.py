@@ -379,8 +379,8 @@ def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, T
 
 @torch.no_grad()
 def log_values(actor: Actor, out: dict[str, Tensor]) -> dict[str, float]:
-    """The last update's outputs as numbers to log (the one host read of a log step), with the policy's entropies on
-    that batch: the bounded entropy is computed here unless the update already needed it."""
+    """The last update's outputs as numbers to log (the host reads of a log step), with the policy's entropies on that
+    batch: the bounded entropy is computed here unless the update already needed it."""
     mean, log_std = out["mean"], out["log_std"]
     entropy = out.get("entropy")
     if entropy is None:  # ERA with a constant delta: no loss needed it
@@ -390,12 +390,8 @@ def log_values(actor: Actor, out: dict[str, Tensor]) -> dict[str, float]:
     values.update({"policy/std": log_std.exp().mean(), "policy/entropy": entropy.mean()})
     values.update(gaussian_entropy_min=gaussian.min(), gaussian_entropy_mean=gaussian.mean())
     if actor.era:  # ERA | --no-era
-        values.update(
-            {
-                "era/delta": actor.era_std.era_delta.delta,
-                "era/activation_target": actor.era_std.era_delta.activation_target(),
-            }
-        )
+        era_delta = actor.era_std.era_delta
+        values.update({"era/delta": era_delta.delta, "era/activation_target": era_delta.activation_target()})
     return {name: float(value) for name, value in values.items()}
 
 
