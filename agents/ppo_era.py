@@ -1,21 +1,25 @@
 """PPO-ERA: PPO whose state-independent log-std is replaced by ERA's state-dependent, entropy-floored std.
 
-Single-file, CleanRL-style (``ppo_continuous_action.py``): options, network, losses and training loop are all below;
-shared bookkeeping (run directory, logs, checkpoints, evaluation) comes from ``era_utils``. docs/era-method.md §7:
+Single-file, CleanRL-style (``ppo_continuous_action.py``). Sections marked ``ALGORITHM`` hold the method (network,
+loss, the loop); sections marked ``plumbing`` hold checks, export and the run bookkeeping (run directory, logs,
+checkpoints, evaluation, from ``era_utils``), which a reader may skip. docs/era-method.md §7:
 
-* pi(.|s)  truncated normal on [-1, 1]^D with loc = tanh(mean(s)) and log std = era_log_std(std_logits(s)), so every
-           state keeps Gaussian entropy >= D * (target_entropy_per_dim + delta); actions are rescaled to the Box bounds
+* pi(.|s)  truncated normal on [-1, 1]^D with loc = tanh(mean(s)) and log std = ERA head(std_logits(s)) (the
+           :class:`~era_policies.ERAStd` head), so every state keeps Gaussian entropy >= D * (target_entropy_per_dim +
+           delta); actions are rescaled to the Box bounds
 * ratio    exp(log pi_new(a|s) - log pi_old(a|s)), the ERA distribution's log-probs for both policies
 * loss     clipped surrogate + vf_coef * (clipped) value loss; the entropy bonus is off by default (--ent-coef 0)
 
 ``--no-era`` runs plain PPO (CleanRL's): a diagonal Gaussian with a state-independent log-std parameter, actions
-clipped to the bounds. ERA and ``--no-era`` differ only inside :class:`Agent` (marked there); the training loop is
-shared. Both bootstrap through time-limit truncations.
+clipped to the bounds. Every line where the two differ is an ``if ...era:`` marked ``# ERA | --no-era`` (the std
+head, the distribution, the action mapping, delta's step, the export and the entropy logs); the loop is shared. Both
+bootstrap through time-limit truncations. Entropies that only the logs need are computed once per iteration.
 
 The network's attribute names are those of SB3's ``ActorCriticPolicy`` (``mlp_extractor.policy_net`` /
-``value_net``, ``action_net``, ``value_net``; ERA: ``std_logits_net``, ``era_delta``[, ``batch_era``]; ``--no-era``:
-``log_std``), so :func:`sb3_policy` loads the weights into ``ERAActorCriticPolicy`` / ``ActorCriticPolicy`` by
-``load_state_dict``; evaluation and ``--save-model`` go through that SB3 policy (``Policy.load(path).predict(obs)``).
+``value_net``, ``action_net``, ``value_net``; ERA: ``std_logits_net``, ``era_std``; ``--no-era``: ``log_std``), so
+:func:`sb3_policy` loads the weights into ``ERAActorCriticPolicy`` / ``ActorCriticPolicy`` by ``load_state_dict``;
+evaluation and ``--save-model`` go through that SB3 policy (``Policy.load(path).predict(obs)``). ``charts/SPS``
+counts from the end of the first iteration, so that warm-up and ``--compile``'s compilation do not distort it.
 
     python agents/ppo_era.py --env-id Hopper-v5
     python agents/ppo_era.py --env-id Hopper-v5 --no-era             # the PPO baseline
@@ -26,29 +30,33 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import torch
-from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.running_mean_std import RunningMeanStd
 from torch import Tensor, nn, optim
 from torch.distributions import Distribution, Normal
-from tqdm import tqdm
 
-from era_policies import (
-    BatchERA,
-    EntropyDelta,
+from era_utils.dependencies import AGENTS_INSTALL, require
+
+tqdm = require("tqdm", AGENTS_INSTALL, "agents/ppo_era.py (its progress bar)").tqdm
+require("stable_baselines3", AGENTS_INSTALL, "agents/ppo_era.py (its SB3 policy and statistics)")
+
+from stable_baselines3.common.policies import ActorCriticPolicy  # noqa: E402
+from stable_baselines3.common.running_mean_std import RunningMeanStd  # noqa: E402
+
+from era_policies import (  # noqa: E402
+    ERAStd,
+    check_log_std_range,
     check_target_entropy_per_dim,
     era_action_distribution,
-    era_log_std,
-    era_log_std_batch,
     gaussian_entropy,
 )
-from era_policies.sb3 import ERAActorCriticPolicy
-from era_utils.envs import episode_returns, make_vector_env
-from era_utils.experiment import (
+from era_policies.sb3 import ERAActorCriticPolicy  # noqa: E402
+from era_utils.envs import episode_returns, make_vector_env  # noqa: E402
+from era_utils.experiment import (  # noqa: E402
     ExperimentArgs,
     ObservationNormalizer,
     StopOnSignal,
@@ -64,6 +72,7 @@ from era_utils.experiment import (
 )
 
 
+# ======================================================= plumbing: options (tyro reads each docstring as --help)
 @dataclass
 class Args(ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
@@ -167,13 +176,15 @@ class Args(ExperimentArgs):
         ):
             if not ok:
                 raise ValueError(f"{flag} must be {expected}, got {value!r}")
-        if self.era:
+        if self.era:  # ERA | --no-era: ERA's own options
             try:
+                check_log_std_range(self.log_std_min, self.log_std_max)
                 check_target_entropy_per_dim(self.target_entropy_per_dim, self.log_std_max)
             except ValueError as err:
-                raise ValueError(f"--target-entropy-per-dim / --log-std-max: {err}") from err
+                raise ValueError(f"--target-entropy-per-dim / --log-std-min / --log-std-max: {err}") from err
 
 
+# ============================================================================================= ALGORITHM: network
 def layer_init(layer: nn.Linear, gain: float) -> nn.Linear:
     """Orthogonal weights with ``gain``, zero biases (CleanRL's and SB3's PPO initialisation)."""
     nn.init.orthogonal_(layer.weight, gain)
@@ -210,80 +221,44 @@ class Agent(nn.Module):
         self.value_net = layer_init(nn.Linear(args.hidden_dim, 1), 1.0)
         self.register_buffer("action_low", torch.as_tensor(action_space_low, dtype=torch.float32), persistent=False)
         self.register_buffer("action_high", torch.as_tensor(action_space_high, dtype=torch.float32), persistent=False)
-
-        # ---- ERA vs --no-era: the policy's std and action mapping differ here and in the two methods below only ----
         self.era = args.era
-        if self.era:
+        if self.era:  # ERA | --no-era: a std-logit head and the ERA head, or PPO's state-independent log std
             self.std_logits_net = layer_init(nn.Linear(args.hidden_dim, action_dim), args.std_head_init_gain)
             if not args.state_dependent_std:
                 nn.init.zeros_(self.std_logits_net.weight)
                 self.std_logits_net.weight.requires_grad_(False)
-            self.era_delta = EntropyDelta(
-                action_dim,
-                args.target_entropy_per_dim,
-                args.log_std_max,
-                initial_delta=0.0 if args.delta == "auto" else float(args.delta),
-                learnable=args.delta == "auto",
+            options = dict(level=args.entropy_level, delta=args.delta, batch_momentum=args.batch_momentum)
+            self.era_std = ERAStd(
+                action_dim, args.target_entropy_per_dim, args.log_std_min, args.log_std_max, **options
             )
-            self.batch_era = BatchERA(args.batch_momentum) if args.entropy_level == "batch" else None
-            self.log_std_min, self.log_std_max = args.log_std_min, args.log_std_max
+            ERAStd.accept_legacy_state_dicts(self)  # checkpoints written before the head existed
         else:
             self.log_std = nn.Parameter(torch.zeros(action_dim))  # CleanRL's and SB3's log_std_init = 0
 
-    def action_distribution(self, obs: Tensor) -> tuple[Distribution, Tensor]:
-        """The policy at ``obs``: its action distribution (in the policy's action space) and its log std ``(B, D)``,
-        whose Gaussian entropy is what ERA floors."""
+    def action_distribution(self, obs: Tensor) -> tuple[Distribution, Tensor, Tensor]:
+        """The policy at ``obs``: its action distribution (in the policy's action space), its mean and its log std
+        ``(B, D)``, whose Gaussian entropy is what ERA floors."""
         latent_pi = self.mlp_extractor.policy_net(obs)
         mean = self.action_net(latent_pi)
-        if not self.era:
-            log_std = self.log_std.expand_as(mean)
-            return Normal(mean, log_std.exp()), log_std
-        std_logits = self.std_logits_net(latent_pi)
-        target = self.era_delta.activation_target()  # D * (target_entropy_per_dim + delta)
-        if self.batch_era is None:
-            log_std = era_log_std(std_logits, target, self.log_std_min, self.log_std_max)
-        else:  # the minibatch's own normaliser in training, the running one when acting (eval mode)
-            log_norm = self.batch_era.log_normalizer(std_logits)
-            log_std = era_log_std_batch(std_logits, target, self.log_std_min, self.log_std_max, log_norm)
-        return era_action_distribution(mean, log_std), log_std  # truncated normal on [-1, 1], loc = tanh(mean)
+        if self.era:  # ERA | --no-era
+            # ERA: Gaussian entropy H0' in every state (batch level: the minibatch mean; acting: the running normaliser)
+            log_std = self.era_std(self.std_logits_net(latent_pi))
+            return era_action_distribution(mean, log_std), mean, log_std  # truncated normal on [-1, 1]
+        log_std = self.log_std.expand_as(mean)
+        return Normal(mean, log_std.exp()), mean, log_std
 
     def env_action(self, action: Tensor) -> Tensor:
         """A policy action in the environment's bounds: ERA rescales [-1, 1]; plain PPO clips, as SB3 and CleanRL do."""
-        if self.era:
+        if self.era:  # ERA | --no-era
             return self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
         return torch.clamp(action, self.action_low, self.action_high)
-
-    # ---- end of the ERA / --no-era difference ----
 
     def get_value(self, obs: Tensor) -> Tensor:
         """``V(obs)``, shape ``(B,)``."""
         return self.value_net(self.mlp_extractor.value_net(obs)).squeeze(-1)
 
 
-def sb3_policy(args: Args, observation_space, action_space) -> ActorCriticPolicy:
-    """The SB3 policy that :class:`Agent`'s weights load into with ``load_state_dict`` (its own optimiser, built by
-    SB3, stays unused)."""
-    common = dict(
-        observation_space=observation_space,
-        action_space=action_space,
-        lr_schedule=lambda _: args.learning_rate,
-        net_arch=dict(pi=[args.hidden_dim] * 2, vf=[args.hidden_dim] * 2),
-        activation_fn=nn.Tanh,
-        ortho_init=False,  # the weights come from the agent
-    )
-    if not args.era:
-        return ActorCriticPolicy(**common)
-    era_kwargs = dict(
-        target_entropy_per_dim=args.target_entropy_per_dim,
-        log_std_min=args.log_std_min,
-        log_std_max=args.log_std_max,
-        entropy_level=args.entropy_level,
-        delta=args.delta,
-        batch_momentum=args.batch_momentum,
-    )
-    return ERAActorCriticPolicy(**common, **era_kwargs)
-
-
+# ================================================================================================ ALGORITHM: loss
 def ppo_loss(
     agent: Agent,
     args: Args,
@@ -293,15 +268,15 @@ def ppo_loss(
     advantages: Tensor,
     returns: Tensor,
     old_values: Tensor,
-) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
     """PPO's loss on one minibatch (CleanRL's, with the ERA distribution's log-probs).
 
-    :return: the loss, the policy's entropy per state ``(B,)`` (detached; what delta learns from), and detached 0-d
-        statistics (read on the host only when logging).
+    :return: the loss; the policy's entropy per state ``(B,)`` (detached) if the loss (``--ent-coef``) or delta's step
+        (``--delta auto``) needs it, else ``None``; detached statistics, with the policy's ``mean`` and ``log_std``
+        for :func:`log_values` (read on the host only when logging).
     """
-    distribution, log_std = agent.action_distribution(obs)
+    distribution, mean, log_std = agent.action_distribution(obs)
     newlogprob = distribution.log_prob(actions).sum(-1)
-    entropy = distribution.entropy().sum(-1)
     newvalue = agent.get_value(obs)
     logratio = newlogprob - old_logprobs
     ratio = logratio.exp()
@@ -318,45 +293,95 @@ def ppo_loss(
         v_loss = 0.5 * ((newvalue - returns) ** 2).mean()
 
     loss = pg_loss + args.vf_coef * v_loss
-    if args.ent_coef != 0:  # with 0 the entropy stays out of the graph altogether
+    entropy = None
+    if args.ent_coef != 0 or (args.era and args.delta == "auto"):  # else nothing needs the entropy in an update
+        entropy = distribution.entropy().sum(-1)
+    if args.ent_coef != 0:
         loss = loss - args.ent_coef * entropy.mean()
 
     with torch.no_grad():
-        gaussian = gaussian_entropy(log_std)  # ERA: >= the activation target in every state
         stats = {
             "losses/policy_loss": pg_loss.detach(),
             "losses/value_loss": v_loss.detach(),
-            "losses/entropy": entropy.mean(),
             "losses/old_approx_kl": (-logratio).mean(),
             "losses/approx_kl": ((ratio - 1) - logratio).mean(),  # http://joschu.net/blog/kl-approx.html
             "losses/clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean(),
-            "policy/std": log_std.exp().mean(),
-            "gaussian_entropy_min": gaussian.min(),
-            "gaussian_entropy_mean": gaussian.mean(),
+            "mean": mean.detach(),
+            "log_std": log_std.detach(),
         }
-    return loss, entropy.detach(), stats
+    if entropy is not None:
+        stats["entropy"] = entropy = entropy.detach()
+    return loss, entropy, stats
 
 
+@torch.no_grad()
+def log_values(agent: Agent, stats: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The policy's std and entropies on the minibatch behind ``stats`` (its ``mean``/``log_std`` are popped), for a
+    log step: the bounded entropy is computed here unless the update already needed it."""
+    mean, log_std, entropy = stats.pop("mean"), stats.pop("log_std"), stats.pop("entropy", None)
+    gaussian = gaussian_entropy(log_std)  # ERA: >= the activation target in every state
+    if entropy is None:  # ERA | --no-era: the truncated normal's closed form, or the Gaussian's own entropy
+        entropy = era_action_distribution(mean, log_std).entropy().sum(-1) if agent.era else gaussian
+    return {
+        "losses/entropy": entropy.mean(),
+        "policy/std": log_std.exp().mean(),
+        "gaussian_entropy_min": gaussian.min(),
+        "gaussian_entropy_mean": gaussian.mean(),
+    }
+
+
+# ============================================================================================== plumbing: export
+def sb3_policy(args: Args, observation_space, action_space) -> ActorCriticPolicy:
+    """The SB3 policy that :class:`Agent`'s weights load into with ``load_state_dict`` (its own optimiser, built by
+    SB3, stays unused)."""
+    common = dict(
+        observation_space=observation_space,
+        action_space=action_space,
+        lr_schedule=lambda _: args.learning_rate,
+        net_arch=dict(pi=[args.hidden_dim] * 2, vf=[args.hidden_dim] * 2),
+        activation_fn=nn.Tanh,
+        ortho_init=False,  # the weights come from the agent
+    )
+    if not args.era:  # ERA | --no-era
+        return ActorCriticPolicy(**common)
+    era_kwargs = dict(
+        target_entropy_per_dim=args.target_entropy_per_dim,
+        log_std_min=args.log_std_min,
+        log_std_max=args.log_std_max,
+        entropy_level=args.entropy_level,
+        delta=args.delta,
+        batch_momentum=args.batch_momentum,
+    )
+    return ERAActorCriticPolicy(**common, **era_kwargs)
+
+
+# ================================================================================================= training loop
 def main(args: Args) -> None:
     args.check()
-    run, args, checkpoint = start_run(args)
-    run_name = run.run_dir.name
+    if args.resume is None and args.run_name is None:  # named now: the env's video folder is named after the run
+        args = replace(args, run_name=args.resolved_run_name())
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     num_iterations = math.ceil(args.total_timesteps / batch_size)
     seed_everything(args.seed, args.torch_deterministic)
     device = select_device(args.cuda)
 
-    # ---------------------------------------------------------------------------------------------------- setup
-    envs = make_vector_env(args.env_id, args.num_envs, args.seed, args.capture_video, f"videos/{run_name}")
+    # ------------------------------------------------------------------------------------------- plumbing: setup
+    # Env and networks first, so that a bad env or a network too large fails before any run directory exists.
+    envs = make_vector_env(args.env_id, args.num_envs, args.seed, args.capture_video, f"videos/{args.run_name}")
     obs_space, action_space = envs.single_observation_space, envs.single_action_space
-    agent = Agent(int(np.prod(obs_space.shape)), action_space.low, action_space.high, args).to(device)
-    delta = agent.era_delta.delta if args.era else None
+    try:
+        agent = Agent(int(np.prod(obs_space.shape)), action_space.low, action_space.high, args).to(device)
+        policy = sb3_policy(args, obs_space, action_space).to(device)  # evaluation and --save-model act through SB3
+    except (RuntimeError, MemoryError) as err:  # torch's allocators raise RuntimeError (OutOfMemoryError on CUDA)
+        raise SystemExit(f"error: --hidden-dim {args.hidden_dim}: the networks do not fit in memory ({err})") from err
+    run, args, checkpoint = start_run(args)
+    run_name = run.run_dir.name
+    delta = agent.era_std.era_delta.delta if args.era else None  # ERA | --no-era
     params = [p for p in agent.parameters() if p.requires_grad and p is not delta]
     optimizer = optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=device.type == "cuda")
     delta_optimizer = optim.Adam([delta], lr=args.delta_lr) if args.era and args.delta == "auto" else None
-    loss_fn = torch.compile(ppo_loss) if args.compile else ppo_loss
-    policy = sb3_policy(args, obs_space, action_space).to(device)  # evaluation and --save-model act through SB3
+    loss_fn = torch.compile(ppo_loss, fullgraph=True) if args.compile else ppo_loss  # one graph, backward included
 
     obs_normalizer = ObservationNormalizer(obs_space.shape) if args.normalize_observations else None
     return_rms = RunningMeanStd(shape=())
@@ -407,11 +432,11 @@ def main(args: Args) -> None:
         loss.backward()
         nn.utils.clip_grad_norm_(params, args.max_grad_norm)
         optimizer.step()
-        if delta_optimizer is not None:  # delta grows while the bounded entropy is below H0 (method §4)
-            stats["losses/delta_loss"] = agent.era_delta.update(entropy, delta_optimizer)
+        if args.era and delta_optimizer is not None:  # ERA | --no-era: delta rises while H < H0 (method §4)
+            stats["losses/delta_loss"] = agent.era_std.era_delta.update(entropy, delta_optimizer)
         return stats
 
-    # ------------------------------------------------------------------------------------------------- training
+    # ------------------------------------------------------------------------------------- ALGORITHM: the loop
     eval_every = args.eval_every or num_iterations * batch_size
     next_eval = (global_step // eval_every + 1) * eval_every
     checkpoint_every = args.checkpoint_every or math.inf
@@ -421,6 +446,7 @@ def main(args: Args) -> None:
     next_obs = normalize_obs(raw_obs, update=True)
     next_done = torch.zeros(args.num_envs, device=device)
     discounted_return = np.zeros(args.num_envs)
+    sps_clock = (global_step, time.perf_counter())
     progress = tqdm(
         total=num_iterations * batch_size, initial=global_step, disable=not args.progress, desc=run_name, unit="step"
     )
@@ -435,7 +461,7 @@ def main(args: Args) -> None:
                 global_step += args.num_envs
                 obs[step], dones[step] = next_obs, next_done
                 with torch.no_grad():
-                    distribution, _ = agent.action_distribution(next_obs)
+                    distribution, _, _ = agent.action_distribution(next_obs)
                     action = distribution.sample()
                     logprobs[step] = distribution.log_prob(action).sum(-1)
                     values[step] = agent.get_value(next_obs)
@@ -498,6 +524,7 @@ def main(args: Args) -> None:
                 if args.target_kl is not None and stats["losses/approx_kl"] > args.target_kl:
                     break
 
+            # ------------------------------------------------- plumbing: logs, evaluation, checkpoints, signals
             # Logging: the only host reads of the update's statistics, once per iteration (last minibatch).
             b_values, b_returns = batch[5], batch[4]
             var_y = b_returns.var(unbiased=False)
@@ -505,16 +532,20 @@ def main(args: Args) -> None:
             explained = 1 - (b_returns - b_values).var(unbiased=False) / var_y
             stats["losses/explained_variance"] = torch.where(var_y > 0, explained, torch.nan)
             stats["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
-            stats["charts/SPS"] = run.steps_per_second(global_step)
+            stats["charts/SPS"] = (global_step - sps_clock[0]) / max(time.perf_counter() - sps_clock[1], 1e-9)
+            if iteration == start_iteration + 1:  # from now on without the first iteration's warm-up and compilation
+                sps_clock = (global_step, time.perf_counter())
+            stats.update(log_values(agent, stats))
             stats["policy/entropy"] = stats["losses/entropy"]
             gaussian_min, gaussian_mean = stats.pop("gaussian_entropy_min"), stats.pop("gaussian_entropy_mean")
-            if args.era:
-                stats["era/target_entropy"] = agent.era_delta.target_entropy
-                stats["era/delta"] = agent.era_delta.delta.detach()
+            if args.era:  # ERA | --no-era
+                era_delta = agent.era_std.era_delta
+                stats["era/target_entropy"] = era_delta.target_entropy
+                stats["era/delta"] = era_delta.delta.detach()
                 run.entropy(
                     global_step,
-                    target_entropy=agent.era_delta.target_entropy,
-                    activation_target=agent.era_delta.activation_target(),
+                    target_entropy=era_delta.target_entropy,
+                    activation_target=era_delta.activation_target(),
                     gaussian_entropy_min=gaussian_min,
                     gaussian_entropy_mean=gaussian_mean,
                     bounded_entropy_mean=stats["losses/entropy"],

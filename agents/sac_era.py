@@ -1,31 +1,26 @@
 """SAC-ERA: Soft Actor-Critic whose entropy is held by ERA's activation instead of an entropy bonus.
 
-Single-file, CleanRL-style: options, networks, losses and the training loop are all below; the method's formulas
-(``era_log_std``, ``era_action_distribution``, ``EntropyDelta``) come from ``era_policies`` and the run bookkeeping
-(``--resume``, checkpoints, logs) from ``era_utils``. The recipe is the released SAC-ERA code's
-(docs/era-method.md §5):
+Single-file, CleanRL-style (``sac_continuous_action.py``): ``ALGORITHM`` sections hold the method, ``plumbing``
+sections the checks, export and run bookkeeping (from ``era_utils``) a reader may skip. The recipe is the released
+SAC-ERA code's (docs/era-method.md §5):
 
-* pi(.|s)  truncated normal on [-1, 1]^D with loc = tanh(mean), log std = era_log_std(std logits): every state's
-           Gaussian entropy is >= H0' = D * (target_entropy_per_dim + delta); ``--delta auto`` learns delta >= 0 so
-           that the *bounded* policy's entropy meets H0 = D * target_entropy_per_dim.
+* pi(.|s)  truncated normal on [-1, 1]^D, loc = tanh(mean), log std = the ERA head (:class:`~era_policies.ERAStd`)
+           of the std logits: Gaussian entropy >= H0' = D * (target_entropy_per_dim + delta) in every state;
+           ``--delta auto`` learns delta >= 0 so that the *bounded* policy's entropy meets H0
 * target   y = r + gamma * (1 - terminated) * min(Q1', Q2')(s', a'),  a' ~ pi(.|s')        (no -alpha * log pi)
 * critic   MSE(Q1, y) + MSE(Q2, y), AdamW (weight decay 1e-4); then Polyak averaging of the target critics
 * actor    -mean(min(Q1, Q2)(s, a~)),  a~ ~ pi(.|s) reparameterised, on the updated critics  (no alpha * log pi)
-* networks 2 x 512 ELU actor; critics 2 x 512 with LayerNorm before each ELU; every Linear orthogonal with gain
-           sqrt(2) and zero bias, except the std-logit head (gain 1).
+* networks 2 x 512 ELU; critics with LayerNorm before each ELU; orthogonal init (gain sqrt(2), std head 1), zero bias.
+           ``--activation relu --no-critic-layer-norm`` builds CleanRL's network instead.
 
-``--no-era`` is plain SAC on the same networks and loop: SB3's SAC actor (log std clamped to [-20, 2],
-tanh-squashed Gaussian) and a temperature alpha tuned towards entropy -D. The two differ in exactly two places,
-both marked ``ERA | --no-era``: the actor class (:class:`Actor`, or the :class:`SACActor` it extends) and the
-entropy block of :func:`make_update`.
+``--no-era`` is plain SAC on the same networks and loop (SB3's actor: log std clamped to [-20, 2], tanh-squashed
+Gaussian; temperature alpha tuned towards entropy -D). Every line where the two differ is an ``if ...era:`` marked
+``# ERA | --no-era``. Module names follow SB3's, so a run exports to ``ERASACPolicy`` (``SACLayerNormPolicy`` with
+``--no-era``) by ``load_state_dict``; ``--save-model`` writes it for ``agents/evaluate.py``.
 
-Module names follow SB3's, so a run exports to ``ERASACPolicy`` (``SACLayerNormPolicy`` with ``--no-era``) by
-``load_state_dict`` (:func:`export_policy`); ``--save-model`` writes that file for ``agents/evaluate.py`` and
-``ERASACPolicy.load(path).predict(obs)``.
-
-Speed: the replay buffer lives on the training device and the update never synchronises with the host;
-``--compile`` compiles the update with ``torch.compile``, ``--cudagraphs`` captures all of it (losses, backward,
-optimiser steps, Polyak averaging, delta / alpha) in one CUDA graph.
+Speed: the replay buffer lives on the training device and the update never waits for the host; entropies only the
+logs need are computed on log steps; ``--compile`` compiles the losses, ``--cudagraphs`` captures the whole update in
+one CUDA graph; ``charts/SPS`` counts from the end of a burn-in, so that compilation does not distort it.
 
     python agents/sac_era.py --env-id HalfCheetah-v5
     python agents/sac_era.py --env-id HalfCheetah-v5 --cudagraphs --compile      # on a GPU
@@ -36,27 +31,31 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn, optim
 from torch.distributions import Distribution, Normal, TanhTransform, TransformedDistribution
-from tqdm import tqdm
 
-from era_policies import (
-    EntropyDelta,
+from era_utils.dependencies import AGENTS_INSTALL, require
+
+tqdm = require("tqdm", AGENTS_INSTALL, "agents/sac_era.py (its progress bar)").tqdm
+
+from era_policies import (  # noqa: E402
+    ERAStd,
+    check_log_std_range,
     check_target_entropy_per_dim,
     era_action_distribution,
-    era_log_std,
     gaussian_entropy,
 )
-from era_utils.cudagraphs import CudaGraphFunction
-from era_utils.envs import episode_returns, make_vector_env
-from era_utils.experiment import (
+from era_utils.cudagraphs import CudaGraphFunction  # noqa: E402
+from era_utils.envs import episode_returns, make_vector_env  # noqa: E402
+from era_utils.experiment import (  # noqa: E402
     ExperimentArgs,
     StopOnSignal,
     capture_rng_state,
@@ -69,9 +68,13 @@ from era_utils.experiment import (
     select_device,
     start_run,
 )
-from era_utils.replay import ReplayBatch, ReplayBuffer
+from era_utils.replay import ReplayBatch, ReplayBuffer  # noqa: E402
+
+BURN_IN_STEPS = 1_000
+"""charts/SPS counts from this many steps after the updates start (the first updates pay the compilation)"""
 
 
+# ======================================================= plumbing: options (tyro reads each docstring as --help)
 @dataclass
 class Args(ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
@@ -103,6 +106,10 @@ class Args(ExperimentArgs):
     """AdamW weight decay of the critics (optax.adamw's default, as in the released code)"""
     hidden_dim: int = 512
     """width of the two hidden layers of actor and critics"""
+    activation: Literal["elu", "relu"] = "elu"
+    """activation of the hidden layers of actor and critics (the released recipe: elu; CleanRL's SAC: relu)"""
+    critic_layer_norm: bool = True
+    """LayerNorm before each hidden activation of the critics (the released recipe; CleanRL's SAC has none)"""
 
     # ERA
     era: bool = True
@@ -117,6 +124,8 @@ class Args(ExperimentArgs):
     """entropy compensation for the truncation to [-1, 1], nats per dimension (>= 0), or `auto` to learn it"""
     delta_lr: float = 3e-4
     """Adam learning rate of delta (with --delta auto)"""
+    entropy_level: ClassVar[Literal["state", "batch"]] = "state"  # sac_era_batch.py: "batch"
+    batch_momentum: ClassVar[float] = 0.01  # a flag of sac_era_batch.py only
 
     # speed
     compile: bool = False
@@ -130,29 +139,27 @@ class Args(ExperimentArgs):
         check_at_least("--log-every", self.log_every, 1)
         check_at_least("--batch-size", self.batch_size, 1)
         check_at_least("--hidden-dim", self.hidden_dim, 1)
-        check_at_least("--learning-starts", self.learning_starts, 0)
         check_at_least("--buffer-size", self.buffer_size, 1)
-        if self.buffer_size < self.batch_size:
-            raise ValueError(f"--buffer-size must be >= --batch-size ({self.batch_size}), got {self.buffer_size}")
-        if not (math.isfinite(self.updates_per_step) and self.updates_per_step > 0):
-            raise ValueError(f"--updates-per-step must be > 0, got {self.updates_per_step}")
-        if not 0.0 <= self.gamma < 1.0:
-            raise ValueError(f"--gamma must lie in [0, 1), got {self.gamma}")
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"--tau must lie in (0, 1], got {self.tau}")
-        for flag, value in (("--policy-lr", self.policy_lr), ("--q-lr", self.q_lr), ("--delta-lr", self.delta_lr)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{flag} must be > 0, got {value}")
-        if not (math.isfinite(self.q_weight_decay) and self.q_weight_decay >= 0):
-            raise ValueError(f"--q-weight-decay must be >= 0, got {self.q_weight_decay}")
-        if not self.log_std_min < self.log_std_max:
-            raise ValueError(f"--log-std-min must be < --log-std-max, got {self.log_std_min} and {self.log_std_max}")
+        check_at_least("--learning-starts", self.learning_starts, 0)
+        for flag, value, ok, expected in (
+            ("--buffer-size", self.buffer_size, self.buffer_size >= self.batch_size, ">= --batch-size"),
+            ("--updates-per-step", self.updates_per_step, 0 < self.updates_per_step < math.inf, "> 0"),
+            ("--gamma", self.gamma, 0.0 <= self.gamma < 1.0, "in [0, 1)"),
+            ("--tau", self.tau, 0.0 < self.tau <= 1.0, "in (0, 1]"),
+            ("--policy-lr", self.policy_lr, 0 < self.policy_lr < math.inf, "> 0"),
+            ("--q-lr", self.q_lr, 0 < self.q_lr < math.inf, "> 0"),
+            ("--delta-lr", self.delta_lr, 0 < self.delta_lr < math.inf, "> 0"),
+            ("--q-weight-decay", self.q_weight_decay, 0 <= self.q_weight_decay < math.inf, ">= 0"),
+            ("--log-std-min", self.log_std_min, self.log_std_min < self.log_std_max, "< --log-std-max"),
+            ("--delta", self.delta, self.delta == "auto" or 0 <= self.delta < math.inf, "a number >= 0 or 'auto'"),
+        ):
+            if not ok:
+                raise ValueError(f"{flag} must be {expected}, got {value!r}")
         try:
+            check_log_std_range(self.log_std_min, self.log_std_max)
             check_target_entropy_per_dim(self.target_entropy_per_dim, self.log_std_max)
         except ValueError as err:
-            raise ValueError(f"--target-entropy-per-dim: {err}") from err
-        if self.delta != "auto" and not (math.isfinite(self.delta) and self.delta >= 0):
-            raise ValueError(f"--delta must be a number >= 0 or 'auto', got {self.delta}")
+            raise ValueError(f"--target-entropy-per-dim / --log-std-min / --log-std-max: {err}") from err
         if self.cudagraphs and not (self.cuda and torch.cuda.is_available()):
             raise ValueError(
                 "--cudagraphs captures the update in a CUDA graph and needs a CUDA device"
@@ -160,7 +167,11 @@ class Args(ExperimentArgs):
             )
 
 
-# ------------------------------------------------------------------------------------------------------ networks
+# ============================================================================================ ALGORITHM: networks
+ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU}
+SB3_LOG_STD_MIN, SB3_LOG_STD_MAX = -20.0, 2.0  # SB3's SAC actor clamps its log std to this range
+
+
 def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
     """Every ``Linear`` in ``module``: orthogonal weights with ``gain``, zero bias (the released code's Dense init)."""
     for layer in module.modules():
@@ -170,120 +181,72 @@ def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
     return module
 
 
-class QNetwork(nn.Sequential):
-    """Q(s, a): Linear -> LayerNorm -> ELU, twice, then Linear to one value (SB3's ``create_mlp`` indices 0..6)."""
-
-    def __init__(self, obs_dim: int, action_dim: int, hidden_dim: int) -> None:
-        super().__init__(
-            nn.Linear(obs_dim + action_dim, hidden_dim),
-            nn.LayerNorm(hidden_dim),
-            nn.ELU(),
-            nn.Linear(hidden_dim, hidden_dim),
-            nn.LayerNorm(hidden_dim),
-            nn.ELU(),
-            nn.Linear(hidden_dim, 1),
-        )
-        orthogonal_init(self)
+def mlp(in_dim: int, args: Args, layer_norm: bool = False) -> list[nn.Module]:
+    """Two hidden layers: Linear [-> LayerNorm] -> activation (SB3's ``create_mlp`` layout and indices)."""
+    layers: list[nn.Module] = []
+    for size_in in (in_dim, args.hidden_dim):
+        layers += [nn.Linear(size_in, args.hidden_dim), *([nn.LayerNorm(args.hidden_dim)] if layer_norm else [])]
+        layers.append(ACTIVATIONS[args.activation]())
+    return layers
 
 
 class Critics(nn.Module):
     """The two Q-networks ``qf0``, ``qf1`` (the keys of SB3's ``LayerNormContinuousCritic``)."""
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden_dim: int) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, args: Args) -> None:
         super().__init__()
-        self.qf0 = QNetwork(obs_dim, action_dim, hidden_dim)
-        self.qf1 = QNetwork(obs_dim, action_dim, hidden_dim)
+        for name in ("qf0", "qf1"):
+            q_net = nn.Sequential(
+                *mlp(obs_dim + action_dim, args, args.critic_layer_norm), nn.Linear(args.hidden_dim, 1)
+            )
+            setattr(self, name, orthogonal_init(q_net))
 
     def forward(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         x = torch.cat([obs, actions], dim=-1)
         return self.qf0(x), self.qf1(x)
 
 
-SB3_LOG_STD_MIN, SB3_LOG_STD_MAX = -20.0, 2.0  # SB3's SAC actor clamps its log std to this range
-
-
-class SACActor(nn.Module):
-    """Plain SAC's actor (``--no-era``), and the network the ERA actor keeps: ``latent_pi`` (Linear -> ELU, twice),
-    the mean head ``mu`` and the std head ``log_std`` (SB3's SAC actor's names and computation: log std clamped to
-    [-20, 2], tanh-squashed Gaussian).
+class Actor(nn.Module):
+    """SB3's SAC actor's names: ``latent_pi``, the mean head ``mu`` and the std head ``log_std``. With ERA the std
+    head's outputs are std *logits* and ``era_std`` (:class:`~era_policies.ERAStd`, ERASACPolicy's name) turns them
+    into log stds; ``--no-era`` clamps them to [-20, 2] as SB3 does.
 
     :param obs_dim: observation size.
     :param action_dim: ``D``.
-    :param args: the run's options (``hidden_dim``; the ERA actor also reads the ERA options).
+    :param args: the run's options (network and ERA options; ``entropy_level`` selects state- or batch-level ERA).
     """
 
     def __init__(self, obs_dim: int, action_dim: int, args: Args) -> None:
         super().__init__()
-        self.latent_pi = nn.Sequential(
-            nn.Linear(obs_dim, args.hidden_dim), nn.ELU(), nn.Linear(args.hidden_dim, args.hidden_dim), nn.ELU()
-        )
+        self.latent_pi = nn.Sequential(*mlp(obs_dim, args))
         self.mu = nn.Linear(args.hidden_dim, action_dim)
         self.log_std = nn.Linear(args.hidden_dim, action_dim)
         orthogonal_init(self)
         orthogonal_init(self.log_std, gain=1.0)  # the std head: gain 1 in the released code
+        self.era = args.era
+        if self.era:  # ERA | --no-era
+            options = dict(level=args.entropy_level, delta=args.delta, batch_momentum=args.batch_momentum)
+            self.era_std = ERAStd(
+                action_dim, args.target_entropy_per_dim, args.log_std_min, args.log_std_max, **options
+            )
+            ERAStd.accept_legacy_state_dicts(self)  # checkpoints written before the head existed
+            self.target_entropy = self.era_std.era_delta.target_entropy  # H0 = D * target_entropy_per_dim
+        else:
+            self.target_entropy = -float(action_dim)  # SAC's: what alpha is tuned towards
 
-    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        """:return: the mean ``(B, D)`` and the log standard deviation ``(B, D)``."""
+    def forward(self, obs: Tensor) -> tuple[Distribution, Tensor, Tensor]:
+        """:return: the action distribution on [-1, 1]^D, the mean ``(B, D)`` and the log std ``(B, D)``."""
         latent = self.latent_pi(obs)
-        return self.mu(latent), self.activate(self.log_std(latent))
-
-    def activate(self, std_head: Tensor) -> Tensor:
-        return std_head.clamp(SB3_LOG_STD_MIN, SB3_LOG_STD_MAX)
-
-    def distribution(self, mean: Tensor, log_std: Tensor) -> Distribution:
-        """Tanh-squashed diagonal Gaussian (``cache_size=1``: log-probs of its own samples need no atanh)."""
-        gaussian = Normal(mean, log_std.exp(), validate_args=False)
-        return TransformedDistribution(gaussian, [TanhTransform(cache_size=1)], validate_args=False)
-
-    @property
-    def target_entropy(self) -> float:
-        """SAC's target entropy, -D (what alpha is tuned towards)."""
-        return -float(self.mu.out_features)
-
-    def sb3_policy_kwargs(self) -> dict[str, Any]:
-        """Options of the matching SB3 policy (see :func:`export_policy`)."""
-        return {}
+        mean, std_head = self.mu(latent), self.log_std(latent)
+        if self.era:  # ERA | --no-era
+            log_std = self.era_std(std_head)  # ERA: Gaussian entropy H0' in every state (or the batch mean)
+            return era_action_distribution(mean, log_std), mean, log_std  # truncated normal, loc = tanh(mean)
+        log_std = std_head.clamp(SB3_LOG_STD_MIN, SB3_LOG_STD_MAX)
+        # cache_size=1: log-probs of its own samples need no atanh
+        squashed = TransformedDistribution(Normal(mean, log_std.exp()), [TanhTransform(cache_size=1)])
+        return squashed, mean, log_std
 
 
-class Actor(SACActor):
-    """The ERA actor: the same network, the ``log_std`` head's outputs become ERA's std *logits*, actions come from
-    the truncated normal, and ``era_delta`` holds delta and the targets H0, H0' (ERASACPolicy.actor's names)."""
-
-    def __init__(self, obs_dim: int, action_dim: int, args: Args) -> None:
-        super().__init__(obs_dim, action_dim, args)
-        self.log_std_min, self.log_std_max = args.log_std_min, args.log_std_max
-        self.era_delta = EntropyDelta(
-            action_dim,
-            args.target_entropy_per_dim,
-            log_std_max=args.log_std_max,
-            initial_delta=0.0 if args.delta == "auto" else float(args.delta),
-            learnable=args.delta == "auto",
-        )
-
-    def activate(self, std_logits: Tensor) -> Tensor:
-        """ERA: log stds whose Gaussian entropy is H0' = D * (target_entropy_per_dim + delta) in every state."""
-        return era_log_std(std_logits, self.era_delta.activation_target(), self.log_std_min, self.log_std_max)
-
-    def distribution(self, mean: Tensor, log_std: Tensor) -> Distribution:
-        """Truncated normal on [-1, 1]^D, loc = tanh(mean), scale = exp(log_std) (docs/era-method.md §3)."""
-        return era_action_distribution(mean, log_std)
-
-    @property
-    def target_entropy(self) -> float:
-        """H0 = D * target_entropy_per_dim: the entropy the bounded policy should keep."""
-        return self.era_delta.target_entropy
-
-    def sb3_policy_kwargs(self) -> dict[str, Any]:
-        delta = "auto" if self.era_delta.learnable else float(self.era_delta.delta)
-        return dict(
-            target_entropy_per_dim=self.era_delta.target_entropy_per_dim,
-            log_std_min=self.log_std_min,
-            log_std_max=self.log_std_max,
-            delta=delta,
-        )
-
-
-# --------------------------------------------------------------------------------------------------------- agent
 @dataclass
 class Agent:
     """Networks and optimisers of one run (what :func:`make_update` updates and a checkpoint holds)."""
@@ -315,25 +278,17 @@ class Agent:
                 value.load_state_dict(state[name])
 
 
-def build_agent(
-    args: Args, obs_dim: int, action_dim: int, device: torch.device, actor_class: type[Actor] = Actor
-) -> Agent:
-    """Actor, critics, target critics and their optimisers.
-
-    :param actor_class: the ERA actor (``sac_era_batch.py`` passes its batch-level one); ``--no-era`` uses
-        :class:`SACActor` whatever it is.
-    """
-    actor_class = actor_class if args.era else SACActor  # ERA | --no-era: the actor
-    actor = actor_class(obs_dim, action_dim, args).to(device)
-    qf = Critics(obs_dim, action_dim, args.hidden_dim).to(device)
-    qf_target = Critics(obs_dim, action_dim, args.hidden_dim).to(device)
+def build_agent(args: Args, obs_dim: int, action_dim: int, device: torch.device) -> Agent:
+    """Actor, critics, target critics and their optimisers."""
+    actor = Actor(obs_dim, action_dim, args).to(device)
+    qf = Critics(obs_dim, action_dim, args).to(device)
+    qf_target = Critics(obs_dim, action_dim, args).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
     # Fused Adam: one kernel per step, step count on the GPU. Capturing a step() in a CUDA graph also needs
     # capturable=True (torch refuses the capture otherwise); it slows uncaptured steps, so only with --cudagraphs.
     adam: dict[str, Any] = {"fused": True, "capturable": args.cudagraphs} if device.type == "cuda" else {}
-    delta = getattr(actor, "era_delta", None)
-    actor_params = [p for name, p in actor.named_parameters() if not name.startswith("era_delta.")]
+    actor_params = [p for name, p in actor.named_parameters() if not name.startswith("era_std.")]
     agent = Agent(
         actor=actor,
         qf=qf,
@@ -341,118 +296,130 @@ def build_agent(
         actor_optimizer=optim.Adam(actor_params, lr=args.policy_lr, **adam),
         q_optimizer=optim.AdamW(qf.parameters(), lr=args.q_lr, weight_decay=args.q_weight_decay, **adam),
     )
-    if delta is not None and delta.learnable:
-        agent.delta_optimizer = optim.Adam([delta.delta], lr=args.delta_lr, **adam)
-    if not args.era:
+    if args.era and args.delta == "auto":  # ERA | --no-era
+        agent.delta_optimizer = optim.Adam([actor.era_std.era_delta.delta], lr=args.delta_lr, **adam)
+    elif not args.era:
         agent.log_alpha = torch.zeros((), device=device, requires_grad=True)
         agent.alpha_optimizer = optim.Adam([agent.log_alpha], lr=args.q_lr, **adam)
     return agent
 
 
+# ============================================================================================== ALGORITHM: update
 def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, Tensor]]:
     """One gradient step in the released order: critics, Polyak averaging, actor on the updated critics, then delta
-    (ERA with --delta auto) or the temperature alpha (--no-era). Compiled with --compile, captured with --cudagraphs.
+    (ERA with --delta auto) or the temperature alpha (--no-era).
 
-    :return: ``update(batch) -> {name: 0-d tensor}``, detached values to log; nothing in it waits for the host.
+    :return: ``update(batch) -> {name: tensor}``: detached 0-d losses, and the policy's ``mean`` / ``log_std`` (and
+        ``entropy`` per state where the update computed it) on the batch, for :func:`log_values`. Nothing in it waits
+        for the host.
     """
     actor, qf, qf_target = agent.actor, agent.qf, agent.qf_target
     qf_params, qf_target_params = list(qf.parameters()), list(qf_target.parameters())
 
-    # ERA | --no-era: the entropy. ERA's activation holds it, so no loss has an entropy term and the only extra step
-    # is delta's; plain SAC subtracts alpha * log pi in the target and the actor loss and tunes alpha.
-    if args.era:
-
-        def entropy_penalty(dist: Distribution, actions: Tensor) -> float:
-            return 0.0
-
-        def bounded_entropy(dist: Distribution, actions: Tensor) -> Tensor:
-            return dist.entropy().sum(-1)  # closed form of the truncated normal, per state
-
-        def entropy_step(entropy: Tensor) -> dict[str, Tensor]:
-            era_delta = actor.era_delta
-            stats = {
-                "era/delta": era_delta.delta.detach().clone(),
-                "era/activation_target": era_delta.activation_target(),
-            }
-            if agent.delta_optimizer is not None:
-                stats["losses/delta_loss"] = era_delta.update(entropy, agent.delta_optimizer)
-            return stats
-    else:
-        assert agent.log_alpha is not None and agent.alpha_optimizer is not None
-        log_alpha, alpha_optimizer = agent.log_alpha, agent.alpha_optimizer
-
-        def entropy_penalty(dist: Distribution, actions: Tensor) -> Tensor:
-            return log_alpha.detach().exp() * dist.log_prob(actions).sum(-1, keepdim=True)
-
-        def bounded_entropy(dist: Distribution, actions: Tensor) -> Tensor:
-            return -dist.log_prob(actions).sum(-1)  # one-sample estimate: a tanh-Gaussian has no closed form
-
-        def entropy_step(entropy: Tensor) -> dict[str, Tensor]:
-            alpha_loss = log_alpha.exp() * (entropy.detach() - actor.target_entropy).mean()
-            alpha_optimizer.zero_grad()
-            alpha_loss.backward()
-            alpha_optimizer.step()
-            return {"losses/alpha": log_alpha.detach().exp(), "losses/alpha_loss": alpha_loss.detach()}
-
-    def update(data: ReplayBatch) -> dict[str, Tensor]:
+    def critic_loss(data: ReplayBatch, alpha: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         with torch.no_grad():
-            next_dist = actor.distribution(*actor(data.next_observations))
+            next_dist, _, _ = actor(data.next_observations)
             next_actions = next_dist.sample()
             min_q_next = torch.min(*qf_target(data.next_observations, next_actions))
-            soft_q_next = min_q_next - entropy_penalty(next_dist, next_actions)
-            target_q = data.rewards + args.gamma * (1.0 - data.dones) * soft_q_next
+            if not args.era:  # ERA | --no-era: only plain SAC's target has an entropy term
+                min_q_next = min_q_next - alpha * next_dist.log_prob(next_actions).sum(-1, keepdim=True)
+            target_q = data.rewards + args.gamma * (1.0 - data.dones) * min_q_next
         q1, q2 = qf(data.observations, data.actions)
-        qf_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+        return F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q), q1.detach().mean(), q2.detach().mean()
+
+    def actor_loss(data: ReplayBatch, alpha: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+        dist, mean, log_std = actor(data.observations)
+        actions = dist.rsample()
+        min_q = torch.min(*qf(data.observations, actions)).squeeze(-1)
+        out = {"mean": mean.detach(), "log_std": log_std.detach()}
+        if args.era:  # ERA | --no-era: ERA's actor loss has no entropy term
+            loss = -min_q.mean()
+            if args.delta == "auto":  # delta's step needs the bounded entropy (closed form of the truncated normal)
+                with torch.no_grad():
+                    out["entropy"] = dist.entropy().sum(-1)
+        else:
+            log_prob = dist.log_prob(actions).sum(-1)
+            loss = (alpha * log_prob - min_q).mean()
+            out["entropy"] = -log_prob.detach()  # SAC's one-sample estimate, for alpha's step
+        return loss, out
+
+    # Speed, applied to the plain functions above (LeanRL's recipe): --compile compiles each loss, forward and backward,
+    # to one graph; --cudagraphs captures the whole update below, optimiser steps included, in one CUDA graph.
+    if args.compile:
+        critic_loss, actor_loss = torch.compile(critic_loss, fullgraph=True), torch.compile(actor_loss, fullgraph=True)
+
+    def update(data: ReplayBatch) -> dict[str, Tensor]:
+        alpha = None if args.era else agent.log_alpha.detach().exp()
+        qf_loss, q1_mean, q2_mean = critic_loss(data, alpha)
         agent.q_optimizer.zero_grad()
         qf_loss.backward()
         agent.q_optimizer.step()
-        with torch.no_grad():
+        with torch.no_grad():  # Polyak averaging of the target critics
             torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
-
-        mean, log_std = actor(data.observations)
-        dist = actor.distribution(mean, log_std)
-        actions = dist.rsample()
-        actor_loss = (entropy_penalty(dist, actions) - torch.min(*qf(data.observations, actions))).mean()
+        qf.requires_grad_(False)  # the actor's gradient flows through the critics, but their weights need none
+        loss, out = actor_loss(data, alpha)
         agent.actor_optimizer.zero_grad()
-        actor_loss.backward()
+        loss.backward()
         agent.actor_optimizer.step()
+        qf.requires_grad_(True)
+        out.update({"losses/qf_loss": qf_loss.detach() / 2.0, "losses/actor_loss": loss.detach()})
+        out.update({"losses/qf1_values": q1_mean, "losses/qf2_values": q2_mean})
+        if args.era and args.delta == "auto":  # ERA | --no-era: delta rises while H < H0 (method §4)
+            out["losses/delta_loss"] = actor.era_std.era_delta.update(out["entropy"], agent.delta_optimizer)
+        elif not args.era:  # SAC's temperature: alpha rises while the entropy estimate -log pi is below -D
+            alpha_loss = agent.log_alpha.exp() * (out["entropy"] - actor.target_entropy).mean()
+            agent.alpha_optimizer.zero_grad()
+            alpha_loss.backward()
+            agent.alpha_optimizer.step()
+            out["losses/alpha"], out["losses/alpha_loss"] = agent.log_alpha.detach().exp(), alpha_loss.detach()
+        return out
 
-        with torch.no_grad():
-            entropy = bounded_entropy(dist, actions)
-            gaussian = gaussian_entropy(log_std)
-        return {
-            "losses/qf_loss": qf_loss.detach() / 2.0,
-            "losses/qf1_values": q1.detach().mean(),
-            "losses/qf2_values": q2.detach().mean(),
-            "losses/actor_loss": actor_loss.detach(),
-            "policy/std": log_std.detach().exp().mean(),
-            "policy/entropy": entropy.mean(),
-            "gaussian_entropy_min": gaussian.min(),
-            "gaussian_entropy_mean": gaussian.mean(),
-            **entropy_step(entropy),
-        }
-
-    if args.compile:
-        update = torch.compile(update)
-    if args.cudagraphs:
-        update = CudaGraphFunction(update)
-    return update
+    return CudaGraphFunction(update) if args.cudagraphs else update
 
 
+@torch.no_grad()
+def log_values(actor: Actor, out: dict[str, Tensor]) -> dict[str, float]:
+    """The last update's outputs as numbers to log (the host reads of a log step), with the policy's entropies on that
+    batch: the bounded entropy is computed here unless the update already needed it."""
+    mean, log_std = out["mean"], out["log_std"]
+    entropy = out.get("entropy")
+    if entropy is None:  # ERA with a constant delta: no loss needed it
+        entropy = era_action_distribution(mean, log_std).entropy().sum(-1)
+    gaussian = gaussian_entropy(log_std)
+    values = {name: value for name, value in out.items() if name.startswith("losses/")}
+    values.update({"policy/std": log_std.exp().mean(), "policy/entropy": entropy.mean()})
+    values.update(gaussian_entropy_min=gaussian.min(), gaussian_entropy_mean=gaussian.mean())
+    if actor.era:  # ERA | --no-era
+        era_delta = actor.era_std.era_delta
+        values.update({"era/delta": era_delta.delta, "era/activation_target": era_delta.activation_target()})
+    return {name: float(value) for name, value in values.items()}
+
+
+# ============================================================================================== plumbing: export
 def export_policy(agent: Agent, args: Args, observation_space: Any, action_space: Any) -> Any:
     """The agent as an SB3 policy (``ERASACPolicy``, or ``SACLayerNormPolicy`` with ``--no-era``) with the same
     weights: ``policy.save`` / ``ERASACPolicy.load(path).predict(obs)`` act as this agent does."""
     from era_policies.sb3 import ERASACPolicy, SACLayerNormPolicy
 
-    policy_class = ERASACPolicy if args.era else SACLayerNormPolicy
-    policy = policy_class(
+    era_kwargs: dict[str, Any] = {}
+    if args.era:  # ERA | --no-era
+        delta = agent.actor.era_std.era_delta
+        era_kwargs = dict(
+            target_entropy_per_dim=args.target_entropy_per_dim,
+            log_std_min=args.log_std_min,
+            log_std_max=args.log_std_max,
+            delta="auto" if delta.learnable else float(delta.delta),
+            entropy_level=args.entropy_level,
+            batch_momentum=args.batch_momentum,
+        )
+    policy = (ERASACPolicy if args.era else SACLayerNormPolicy)(
         observation_space,
         action_space,
         lr_schedule=lambda _: args.policy_lr,
         net_arch=[args.hidden_dim, args.hidden_dim],
-        activation_fn=nn.ELU,
-        critic_layer_norm=True,
-        **agent.actor.sb3_policy_kwargs(),
+        activation_fn=ACTIVATIONS[args.activation],
+        critic_layer_norm=args.critic_layer_norm,
+        **era_kwargs,
     )
     policy.actor.load_state_dict(agent.actor.state_dict())
     policy.critic.load_state_dict(agent.qf.state_dict())
@@ -461,21 +428,27 @@ def export_policy(agent: Agent, args: Args, observation_space: Any, action_space
     return policy.to(next(agent.actor.parameters()).device)
 
 
-# ------------------------------------------------------------------------------------------------------ training
-def main(args: Args, actor_class: type[Actor] = Actor) -> None:
+# =============================================================================================== training loop
+def main(args: Args) -> None:
     args.check()
-    run, args, checkpoint = start_run(args)
+    if args.resume is None and args.run_name is None:  # named now: the env's video folder is named after the run
+        args = replace(args, run_name=args.resolved_run_name())
     seed_everything(args.seed, args.torch_deterministic)
     device = select_device(args.cuda)
-
-    envs = make_vector_env(args.env_id, args.num_envs, args.seed, args.capture_video, f"videos/{run.run_dir.name}")
+    # Env and networks first, so that a bad env or a network too large fails before any run directory exists.
+    envs = make_vector_env(args.env_id, args.num_envs, args.seed, args.capture_video, f"videos/{args.run_name}")
     obs_shape, action_space = envs.single_observation_space.shape, envs.single_action_space
     action_dim = action_space.shape[0]
-    agent = build_agent(args, int(np.prod(obs_shape)), action_dim, device, actor_class)
+    try:
+        agent = build_agent(args, int(np.prod(obs_shape)), action_dim, device)
+    except (RuntimeError, MemoryError) as err:  # torch's allocators raise RuntimeError (OutOfMemoryError on CUDA)
+        raise SystemExit(f"error: --hidden-dim {args.hidden_dim}: the networks do not fit in memory ({err})") from err
     actor = agent.actor
+    run, args, checkpoint = start_run(args)
     rb = ReplayBuffer(args.buffer_size, obs_shape, action_dim, args.num_envs, device)
     rng = np.random.default_rng(args.seed)  # warm-up actions
 
+    # ---------------------------------------------------------------- plumbing: resume, checkpoints, action scaling
     global_step, learning_begins, update_credit = 0, args.learning_starts, 0.0
     if checkpoint is not None:
         agent.load_state_dict(checkpoint["agent"])
@@ -504,16 +477,18 @@ def main(args: Args, actor_class: type[Actor] = Actor) -> None:
 
     def act_deterministic(obs: np.ndarray) -> np.ndarray:  # evaluation: tanh(mean), the mode
         with torch.no_grad():
-            mean, _ = actor(torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(1, -1))
+            mean = actor.mu(actor.latent_pi(torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(1, -1)))
         return to_env(torch.tanh(mean)[0].cpu().numpy())
 
     def every(period: int) -> int:  # the first multiple of period after global_step (total_timesteps if 0)
         return (global_step // period + 1) * period if period else args.total_timesteps
 
     next_log, next_eval, next_checkpoint = every(args.log_every), every(args.eval_every), every(args.checkpoint_every)
+    sps_clock, burn_in_end = (global_step, time.perf_counter()), max(learning_begins, global_step) + BURN_IN_STEPS
     obs, _ = envs.reset(seed=args.seed if checkpoint is None else args.seed + global_step)
     progress = tqdm(total=args.total_timesteps, initial=global_step, disable=not args.progress, desc=run.run_dir.name)
-    stats: dict[str, Tensor] | None = None
+    out: dict[str, Tensor] | None = None
+    # -------------------------------------------------------------------------------------- ALGORITHM: the loop
     with StopOnSignal() as stop:
         while global_step < args.total_timesteps:
             if global_step < args.learning_starts:
@@ -521,8 +496,7 @@ def main(args: Args, actor_class: type[Actor] = Actor) -> None:
             else:
                 actor.eval()  # batch-level ERA acts with its running normaliser
                 with torch.no_grad():
-                    actions_t = actor.distribution(*actor(torch.as_tensor(obs, device=device))).sample()
-                actions = actions_t.cpu().numpy()
+                    actions = actor(torch.as_tensor(obs, device=device))[0].sample().cpu().numpy()
             next_obs, rewards, terminations, _, infos = envs.step(to_env(actions))
             global_step += args.num_envs
             progress.update(args.num_envs)
@@ -541,13 +515,16 @@ def main(args: Args, actor_class: type[Actor] = Actor) -> None:
                 actor.train()
                 update_credit += args.updates_per_step * args.num_envs
                 while update_credit >= 1.0:
-                    stats = update(rb.sample(args.batch_size))
+                    out = update(rb.sample(args.batch_size))
                     update_credit -= 1.0
 
+            # ------------------------------------------------------- plumbing: logs, evaluation, checkpoints, signals
+            if global_step - args.num_envs < burn_in_end <= global_step:  # warm-up and compilation are behind us
+                sps_clock = (global_step, time.perf_counter())
             done = global_step >= args.total_timesteps
-            if stats is not None and (global_step >= next_log or done):
+            if out is not None and (global_step >= next_log or done):
                 next_log = every(args.log_every)
-                values = {name: value.item() for name, value in stats.items()}  # the one host sync of a log step
+                values = log_values(actor, out)
                 run.entropy(
                     global_step,
                     target_entropy=actor.target_entropy,
@@ -557,7 +534,7 @@ def main(args: Args, actor_class: type[Actor] = Actor) -> None:
                     bounded_entropy_mean=values["policy/entropy"],
                     delta=values.get("era/delta"),
                 )
-                values["charts/SPS"] = run.steps_per_second(global_step)
+                values["charts/SPS"] = (global_step - sps_clock[0]) / max(time.perf_counter() - sps_clock[1], 1e-9)
                 run.scalars(values, global_step)
                 progress.set_postfix(sps=int(values["charts/SPS"]), entropy=f"{values['policy/entropy']:.2f}")
 

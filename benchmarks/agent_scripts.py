@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
+from pathlib import Path
 from types import ModuleType
 
 from benchmarks.provenance import REPO_ROOT
@@ -12,15 +13,17 @@ __all__ = ["load_agent"]
 
 
 def load_agent(name: str) -> ModuleType:
-    """Import ``agents/<name>.py`` as module ``agents_<name>`` (cached after the first call)."""
-    module_name = f"agents_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
+    """Import ``agents/<name>.py`` as module ``<name>`` (cached after the first call).
+
+    The module gets the name the scripts import each other by (``sac_era_batch`` imports ``sac_era``), so every
+    importer shares one module object: one ``Args`` class, one ``Actor``, one ``main``.
+
+    :raises ImportError: if a module of that name was already imported from another file.
+    """
     path = REPO_ROOT / "agents" / f"{name}.py"
     if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))  # sac_era_batch imports sac_era as a sibling module
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
+        sys.path.insert(0, str(path.parent))
+    module = importlib.import_module(name)
+    if Path(module.__file__).resolve() != path.resolve():
+        raise ImportError(f"load_agent({name!r}): a module {name!r} from {module.__file__} was imported before {path}")
     return module

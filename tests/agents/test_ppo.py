@@ -11,7 +11,7 @@ pytest.importorskip("stable_baselines3", reason='the agents need pip install "er
 from gymnasium import spaces
 
 from benchmarks.agent_scripts import load_agent
-from era_policies import gaussian_entropy
+from era_policies import era_action_distribution, gaussian_entropy
 
 OBS_DIM, ACTION_DIM = 4, 3  # several action dimensions: with one, ERA's std is a constant
 
@@ -32,7 +32,7 @@ def rollout_minibatch(agent, size: int = 32) -> tuple[torch.Tensor, ...]:
     obs = torch.randn(size, OBS_DIM)
     agent.eval()
     with torch.no_grad():
-        distribution, _ = agent.action_distribution(obs)
+        distribution, _, _ = agent.action_distribution(obs)
         actions = distribution.sample()
         logprobs = distribution.log_prob(actions).sum(-1)
         values = agent.get_value(obs)
@@ -63,13 +63,33 @@ def test_without_entropy_coefficient_the_loss_has_no_entropy_term(ppo):
     assert loss == stats["losses/policy_loss"] + args.vf_coef * stats["losses/value_loss"]
 
     # With zero advantages and no value loss, only an entropy bonus could move the std head.
-    no_signal = (*minibatch[:3], torch.zeros(len(entropy)), *minibatch[4:])
+    assert entropy is None  # nothing needs it: it is not computed
+    no_signal = (*minibatch[:3], torch.zeros(len(minibatch[0])), *minibatch[4:])
     args.vf_coef = 0.0
     assert torch.all(std_head_grad(ppo, agent, args, no_signal) == 0)
     args.ent_coef = 0.01
     loss, entropy, stats = ppo.ppo_loss(agent, args, *no_signal)
     torch.testing.assert_close(loss, stats["losses/policy_loss"] - 0.01 * entropy.mean())
     assert std_head_grad(ppo, agent, args, no_signal).abs().max() > 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "in_loss"), [({}, 0), ({"ent_coef": 0.01}, 1), ({"delta": "auto"}, 1)], ids=["none", "bonus", "delta"]
+)
+def test_the_entropy_is_computed_in_the_loss_only_when_it_needs_it(ppo, overrides, in_loss, monkeypatch):
+    agent, args = make_agent(ppo, **overrides)
+    minibatch = rollout_minibatch(agent)
+    distribution_class = type(era_action_distribution(torch.zeros(1, ACTION_DIM), torch.zeros(1, ACTION_DIM)))
+    calls = []
+    entropy = distribution_class.entropy
+    monkeypatch.setattr(distribution_class, "entropy", lambda self: calls.append(self) or entropy(self))
+    _, _, stats = ppo.ppo_loss(agent, args, *minibatch)
+    assert len(calls) == in_loss
+    values = ppo.log_values(agent, stats)
+    assert len(calls) == 1  # the log step computes it only if the loss did not
+    _, mean, log_std = agent.action_distribution(minibatch[0])
+    expected = era_action_distribution(mean, log_std).entropy().sum(-1).mean()
+    torch.testing.assert_close(values["losses/entropy"], expected.detach())
 
 
 def test_positive_advantages_raise_the_log_probability_of_their_actions(ppo):
@@ -80,14 +100,15 @@ def test_positive_advantages_raise_the_log_probability_of_their_actions(ppo):
     loss.backward()
     optimizer.step()
     with torch.no_grad():
-        distribution, _ = agent.action_distribution(obs)
+        distribution, _, _ = agent.action_distribution(obs)
         assert distribution.log_prob(actions).sum(-1).mean() > logprobs.mean()
 
 
 def test_state_level_era_keeps_the_gaussian_entropy_at_its_floor_in_every_state(ppo):
     agent, args = make_agent(ppo, target_entropy_per_dim=-0.5)
-    _, log_std = agent.action_distribution(torch.randn(64, OBS_DIM) * 10)
+    _, _, log_std = agent.action_distribution(torch.randn(64, OBS_DIM) * 10)
     _, _, stats = ppo.ppo_loss(agent, args, *rollout_minibatch(agent))
+    stats = ppo.log_values(agent, stats)
     floor = ACTION_DIM * -0.5
     assert stats["gaussian_entropy_min"] >= floor - 1e-4
     torch.testing.assert_close(gaussian_entropy(log_std), torch.full((64,), floor))
@@ -96,7 +117,7 @@ def test_state_level_era_keeps_the_gaussian_entropy_at_its_floor_in_every_state(
 def test_state_independent_std_ablation_learns_only_the_std_head_bias(ppo):
     agent, args = make_agent(ppo, state_dependent_std=False)
     minibatch = rollout_minibatch(agent)
-    _, log_std = agent.action_distribution(torch.randn(16, OBS_DIM))
+    _, _, log_std = agent.action_distribution(torch.randn(16, OBS_DIM))
     torch.testing.assert_close(log_std, log_std[:1].expand_as(log_std))  # the same std in every state
     args.ent_coef = 0.01  # a gradient on the std logits
     loss, _, _ = ppo.ppo_loss(agent, args, *minibatch)
@@ -150,11 +171,24 @@ def test_weights_export_into_the_sb3_policy_which_acts_like_the_agent(ppo, overr
     obs = np.random.default_rng(0).normal(size=(5, OBS_DIM)).astype(np.float32)
     agent.eval()
     with torch.no_grad():
-        distribution, _ = agent.action_distribution(torch.as_tensor(obs))
+        distribution, _, _ = agent.action_distribution(torch.as_tensor(obs))
         expected = agent.env_action(distribution.mode).numpy()
     actions, _ = loaded.predict(obs, deterministic=True)
     np.testing.assert_allclose(actions, expected, rtol=1e-5, atol=1e-5)
     assert np.abs(expected).max() > 0.1  # the comparison is not between zeros
+
+
+@pytest.mark.parametrize("level", ["state", "batch"])
+def test_checkpoints_from_before_the_era_head_still_load(ppo, level):
+    agent, _ = make_agent(ppo, entropy_level=level, delta="auto")
+    for parameter in agent.parameters():
+        torch.nn.init.normal_(parameter, std=0.5)
+    legacy = {key.replace("era_std.", ""): value for key, value in agent.state_dict().items()}
+    assert "era_delta.delta" in legacy
+    fresh, _ = make_agent(ppo, entropy_level=level, delta="auto")
+    fresh.load_state_dict(legacy)
+    for key, value in agent.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[key], value, msg=key)
 
 
 @pytest.mark.parametrize(
@@ -176,6 +210,7 @@ def test_weights_export_into_the_sb3_policy_which_acts_like_the_agent(ppo, overr
         ({"target_kl": 0.0}, "--target-kl"),
         ({"delta": -0.1}, "--delta"),
         ({"log_std_min": 0.0}, "--log-std-min"),
+        ({"log_std_max": 3.5}, "--log-std-max"),  # above log(20): outside ERA's action distribution's range
         ({"target_entropy_per_dim": 2.0}, "--target-entropy-per-dim"),
     ],
 )

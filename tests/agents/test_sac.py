@@ -21,6 +21,7 @@ pytest.importorskip("stable_baselines3", reason='the agents need pip install "er
 
 from gymnasium import spaces
 
+from era_policies import era_action_distribution
 from era_utils.replay import ReplayBatch
 from tests.conftest import requires_cuda
 
@@ -32,9 +33,9 @@ OBS_DIM, ACTION_DIM, BATCH = 5, 3, 16
 CPU = torch.device("cpu")
 
 
-def make_agent(actor_class=sac_era.Actor, args_class=sac_era.Args, **options):
+def make_agent(args_class=sac_era.Args, **options):
     args = args_class(hidden_dim=16, batch_size=BATCH, cuda=False, **options)
-    return args, sac_era.build_agent(args, OBS_DIM, ACTION_DIM, CPU, actor_class)
+    return args, sac_era.build_agent(args, OBS_DIM, ACTION_DIM, CPU)
 
 
 def make_batch(seed: int = 0) -> ReplayBatch:
@@ -49,8 +50,9 @@ def make_batch(seed: int = 0) -> ReplayBatch:
 
 
 def run_update(agent, args, data, seed=1):
+    """One update; :return: what the logs would show after it."""
     torch.manual_seed(seed)
-    return sac_era.make_update(agent, args)(data)
+    return sac_era.log_values(agent.actor, sac_era.make_update(agent, args)(data))
 
 
 # ---------------------------------------------------------------------------------------------------- the losses
@@ -62,7 +64,7 @@ def test_critic_target_has_an_entropy_term_only_without_era(era):
 
     torch.manual_seed(1)  # the update's first draw is a' ~ pi(.|s')
     with torch.no_grad():
-        dist = before.actor.distribution(*before.actor(data.next_observations))
+        dist, _, _ = before.actor(data.next_observations)
         next_actions = dist.sample()
         min_q_next = torch.min(*before.qf_target(data.next_observations, next_actions))
         alpha_log_pi = dist.log_prob(next_actions).sum(-1, keepdim=True)  # alpha = 1 at the start
@@ -74,7 +76,7 @@ def test_critic_target_has_an_entropy_term_only_without_era(era):
 
     with_entropy, without_entropy = qf_loss(min_q_next - alpha_log_pi), qf_loss(min_q_next)
     assert not torch.isclose(with_entropy, without_entropy, rtol=1e-3)  # the check below can tell them apart
-    torch.testing.assert_close(stats["losses/qf_loss"], without_entropy if era else with_entropy)
+    assert stats["losses/qf_loss"] == pytest.approx((without_entropy if era else with_entropy).item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
@@ -85,9 +87,8 @@ def test_actor_gradient_is_that_of_minus_q_alone_only_with_era(era):
 
     torch.manual_seed(1)
     with torch.no_grad():  # the critic target's draw comes first
-        before.distribution(*before(data.next_observations)).sample()
-    mean, log_std = before(data.observations)
-    dist = before.distribution(mean, log_std)
+        before(data.next_observations)[0].sample()
+    dist, _, _ = before(data.observations)
     actions = dist.rsample()
     # The actor loss sees the critics after their step; the actor's own step does not change them.
     minus_q = -torch.min(*agent.qf(data.observations, actions)).mean()
@@ -103,38 +104,88 @@ def test_actor_gradient_is_that_of_minus_q_alone_only_with_era(era):
         assert not torch.allclose(got, alternative, atol=1e-6)
 
 
+def test_the_actor_loss_adds_no_gradient_to_the_critics_weights():
+    """The actor's gradient flows through the critics, but their weights keep the critic loss's gradient only."""
+    args, agent = make_agent()
+    before, data = copy.deepcopy(agent), make_batch()
+    run_update(agent, args, data)
+    torch.manual_seed(1)  # the update's first draw is a' ~ pi(.|s')
+    with torch.no_grad():
+        next_actions = before.actor(data.next_observations)[0].sample()
+        target = data.rewards + args.gamma * (1 - data.dones) * torch.min(
+            *before.qf_target(data.next_observations, next_actions)
+        )
+    q1, q2 = before.qf(data.observations, data.actions)
+    (F.mse_loss(q1, target) + F.mse_loss(q2, target)).backward()
+    for (name, got), want in zip(agent.qf.named_parameters(), before.qf.parameters(), strict=True):
+        assert got.requires_grad
+        torch.testing.assert_close(got.grad, want.grad, msg=name)
+
+
 def test_era_policy_keeps_the_gaussian_entropy_floor_in_every_state():
     args, agent = make_agent(target_entropy_per_dim=-0.7)
     stats = run_update(agent, args, make_batch())
     floor = ACTION_DIM * -0.7
-    assert stats["gaussian_entropy_min"].item() == pytest.approx(floor, abs=1e-4)
-    assert stats["era/activation_target"].item() == pytest.approx(floor)
+    assert stats["gaussian_entropy_min"] == pytest.approx(floor, abs=1e-4)
+    assert stats["era/activation_target"] == pytest.approx(floor)
 
 
 def test_batch_level_floor_holds_for_the_batch_mean_only():
     # A low clamp that never binds: the batch mean is then exactly the target (a binding clamp only raises it).
-    args, agent = make_agent(sac_era_batch.Actor, sac_era_batch.Args, target_entropy_per_dim=-0.7, log_std_min=-50)
+    args, agent = make_agent(sac_era_batch.Args, target_entropy_per_dim=-0.7, log_std_min=-50)
     stats = run_update(agent, args, make_batch())
-    assert stats["gaussian_entropy_mean"].item() == pytest.approx(ACTION_DIM * -0.7, abs=1e-4)
-    assert stats["gaussian_entropy_min"].item() < ACTION_DIM * -0.7 - 1e-3  # single states sit below it
-    assert int(agent.actor.batch_era.num_batches_tracked) == 2  # target and actor loss each saw a training batch
+    assert stats["gaussian_entropy_mean"] == pytest.approx(ACTION_DIM * -0.7, abs=1e-4)
+    assert stats["gaussian_entropy_min"] < ACTION_DIM * -0.7 - 1e-3  # single states sit below it
+    assert (
+        int(agent.actor.era_std.batch_era.num_batches_tracked) == 2
+    )  # target and actor loss each saw a training batch
 
 
 def test_auto_delta_rises_while_the_bounded_entropy_is_below_the_floor():
     args, agent = make_agent(delta="auto", target_entropy_per_dim=0.5)
     update, data = sac_era.make_update(agent, args), make_batch()
     for _ in range(3):
-        stats = update(data)
-    assert stats["policy/entropy"].item() < agent.actor.target_entropy  # truncation removes entropy
-    assert agent.actor.era_delta.delta.item() > 0
+        stats = sac_era.log_values(agent.actor, update(data))
+    assert stats["policy/entropy"] < agent.actor.target_entropy  # truncation removes entropy
+    assert agent.actor.era_std.era_delta.delta.item() > 0
     assert agent.delta_optimizer is not None and agent.alpha_optimizer is None
+
+
+@pytest.mark.parametrize(("delta", "in_update", "at_log"), [(0.0, 0, 1), ("auto", 1, 0)], ids=["constant", "auto"])
+def test_the_entropy_is_computed_once_and_only_where_it_is_needed(delta, in_update, at_log, monkeypatch):
+    """A constant delta: no loss needs the bounded entropy, so only a log step computes it; --delta auto needs it in
+    the update, and the log step reuses that one."""
+    distribution_class = type(era_action_distribution(torch.zeros(1, ACTION_DIM), torch.zeros(1, ACTION_DIM)))
+    calls = []
+    entropy = distribution_class.entropy
+    monkeypatch.setattr(distribution_class, "entropy", lambda self: calls.append(self) or entropy(self))
+    args, agent = make_agent(delta=delta)
+    out = sac_era.make_update(agent, args)(make_batch())
+    assert len(calls) == in_update
+    values = sac_era.log_values(agent.actor, out)
+    assert len(calls) == in_update + at_log
+    expected = era_action_distribution(out["mean"], out["log_std"]).entropy().sum(-1).mean()  # the update's batch
+    assert values["policy/entropy"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("args_class", [sac_era.Args, sac_era_batch.Args], ids=["state", "batch"])
+def test_checkpoints_from_before_the_era_head_still_load(args_class):
+    args, agent = make_agent(args_class, delta="auto")
+    run_update(agent, args, make_batch())
+    state = agent.state_dict()
+    state["actor"] = {key.replace("era_std.", ""): value for key, value in state["actor"].items()}  # the old keys
+    assert "era_delta.delta" in state["actor"]
+    _, fresh = make_agent(args_class, delta="auto")
+    fresh.load_state_dict(state)
+    for key, value in agent.actor.state_dict().items():
+        torch.testing.assert_close(fresh.actor.state_dict()[key], value, msg=key)
 
 
 def test_no_era_tunes_alpha_towards_minus_d_and_has_no_delta():
     args, agent = make_agent(era=False)
-    assert not hasattr(agent.actor, "era_delta") and agent.delta_optimizer is None
+    assert not hasattr(agent.actor, "era_std") and agent.delta_optimizer is None
     stats = run_update(agent, args, make_batch())
-    entropy = stats["policy/entropy"].item()
+    entropy = stats["policy/entropy"]
     # alpha grows when the entropy is below -D and shrinks above it
     assert (agent.log_alpha.item() > 0) == (entropy < -ACTION_DIM)
     assert "era/delta" not in stats
@@ -152,40 +203,64 @@ def test_released_initialisation_and_critic_weight_decay():
             assert not layer.bias.any(), name
     assert agent.q_optimizer.param_groups[0]["weight_decay"] == 1e-4
     assert type(agent.q_optimizer) is torch.optim.AdamW and type(agent.actor_optimizer) is torch.optim.Adam
-    assert agent.actor.era_delta.delta not in set(agent.actor_optimizer.param_groups[0]["params"])
+    assert agent.actor.era_std.era_delta.delta not in set(agent.actor_optimizer.param_groups[0]["params"])
 
 
 # ---------------------------------------------------------------------------------------------- export to SB3
+CLEANRL_NETWORK = {"activation": "relu", "critic_layer_norm": False}
+
+
 @pytest.mark.parametrize(
-    ("actor_class", "args_class", "era", "policy_name"),
+    ("args_class", "options", "policy_name"),
     [
-        (sac_era.Actor, sac_era.Args, True, "ERASACPolicy"),
-        (sac_era_batch.Actor, sac_era_batch.Args, True, "ERASACPolicy"),
-        (sac_era.Actor, sac_era.Args, False, "SACLayerNormPolicy"),
+        (sac_era.Args, {}, "ERASACPolicy"),
+        (sac_era_batch.Args, {}, "ERASACPolicy"),
+        (sac_era.Args, {"era": False}, "SACLayerNormPolicy"),
+        (sac_era.Args, CLEANRL_NETWORK, "ERASACPolicy"),
+        (sac_era.Args, {"era": False, **CLEANRL_NETWORK}, "SACLayerNormPolicy"),
     ],
-    ids=["state", "batch", "no-era"],
+    ids=["state", "batch", "no-era", "cleanrl-network", "no-era-cleanrl-network"],
 )
-def test_exported_policy_loads_and_acts_as_the_agent(actor_class, args_class, era, policy_name, tmp_path):
+def test_exported_policy_loads_and_acts_as_the_agent(args_class, options, policy_name, tmp_path):
     from era_policies import sb3
 
-    args, agent = make_agent(actor_class, args_class, era=era, delta="auto")
+    args, agent = make_agent(args_class, delta="auto", **options)
     run_update(agent, args, make_batch())  # trained a little: delta, batch statistics and weights moved
     obs_space = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
     action_space = spaces.Box(-2.0, 2.0, (ACTION_DIM,), np.float32)
     sac_era.export_policy(agent, args, obs_space, action_space).save(tmp_path / "policy.pt")
     policy = getattr(sb3, policy_name).load(tmp_path / "policy.pt", device="cpu")
     assert type(policy).__name__ == policy_name
+    for agent_net, policy_net in ((agent.actor, policy.actor), (agent.qf, policy.critic)):
+        agent_layers = [type(layer) for layer in agent_net.modules() if not list(layer.children())]
+        policy_layers = [type(layer) for layer in policy_net.modules() if not list(layer.children())]
+        assert agent_layers == [layer for layer in policy_layers if layer is not torch.nn.Flatten]
 
     obs = make_batch(5).observations
     agent.actor.eval()  # acting: batch-level ERA uses its running normaliser, as SB3's predict does
     policy.set_training_mode(False)
     with torch.no_grad():
-        mean, log_std = agent.actor(obs)
+        _, mean, log_std = agent.actor(obs)
         policy_mean, policy_log_std, _ = policy.actor.get_action_dist_params(obs)
-    actions, _ = policy.predict(obs.numpy(), deterministic=True)
-    np.testing.assert_allclose(actions, 2.0 * torch.tanh(mean).numpy(), atol=1e-5)
+        actions = torch.rand(BATCH, ACTION_DIM) * 2 - 1
+        torch.testing.assert_close(policy.critic(obs, actions), agent.qf(obs, actions))
+    predicted, _ = policy.predict(obs.numpy(), deterministic=True)
+    np.testing.assert_allclose(predicted, 2.0 * torch.tanh(mean).numpy(), atol=1e-5)
     torch.testing.assert_close(policy_mean, mean)
     torch.testing.assert_close(policy_log_std, log_std)
+
+
+def test_cleanrl_network_flags():
+    """--activation relu --no-critic-layer-norm: CleanRL's SAC layers (Linear/ReLU, no LayerNorm)."""
+    _, agent = make_agent(**CLEANRL_NETWORK)
+    assert not any(
+        isinstance(m, (torch.nn.LayerNorm, torch.nn.ELU)) for m in [*agent.actor.modules(), *agent.qf.modules()]
+    )
+    assert [type(m) for m in agent.qf.qf0] == [torch.nn.Linear, torch.nn.ReLU] * 2 + [torch.nn.Linear]
+    _, default = make_agent()
+    assert [type(m) for m in default.qf.qf0] == [torch.nn.Linear, torch.nn.LayerNorm, torch.nn.ELU] * 2 + [
+        torch.nn.Linear
+    ]
 
 
 # ------------------------------------------------------------------------------------------ compiled update
@@ -200,12 +275,41 @@ def test_compiled_update_equals_eager(monkeypatch):
     check_compiled_update_equals_eager()
 
 
+@pytest.mark.parametrize("delta", [0.0, "auto"])
+def test_compiled_update_is_two_float32_graphs(delta, monkeypatch):
+    """--compile: the critic and the actor loss each trace to one graph (fullgraph: no graph break), and neither their
+    forward nor their backward graph computes anything in float64 (ERA's lean action distribution)."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = []
+
+    def keep(graph, example_inputs):
+        graphs.append(graph)
+        return make_boxed_func(graph.forward)
+
+    backend = aot_autograd(fw_compiler=keep, bw_compiler=keep)
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend=backend))
+    torch._dynamo.reset()
+    args, agent = make_agent(delta=delta, compile=True)
+    sac_era.make_update(agent, args)(make_batch())
+    assert len(graphs) == 4  # critic loss and actor loss, forward and backward each
+    float64 = [
+        (node.name, index)
+        for index, graph in enumerate(graphs)
+        for node in graph.graph.nodes
+        if isinstance(node.meta.get("val"), torch.Tensor) and node.meta["val"].dtype == torch.float64
+    ]
+    assert float64 == []
+
+
 @pytest.mark.slow
-def test_compiled_update_equals_eager_inductor(monkeypatch):
+def test_compiled_update_equals_eager_inductor():
     import torch._inductor.config
 
-    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # eager's random numbers
-    check_compiled_update_equals_eager()
+    # eager's random numbers; config.patch, not monkeypatch: undoing a monkeypatch deletes the config entry
+    with torch._inductor.config.patch(fallback_random=True):
+        check_compiled_update_equals_eager()
 
 
 def check_compiled_update_equals_eager():
@@ -243,6 +347,7 @@ def check_compiled_update_equals_eager():
         (["--delta", "-0.1"], "--delta"),
         (["--target-entropy-per-dim", "1.5"], "--target-entropy-per-dim"),
         (["--log-std-min", "0", "--log-std-max", "0"], "--log-std-min"),
+        (["--log-std-max", "3.5"], "--log-std-max"),  # above log(20): outside ERA's action distribution's range
         (["--q-lr", "0"], "--q-lr"),
         (["--total-timesteps", "0"], "--total-timesteps"),
     ],

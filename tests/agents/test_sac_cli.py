@@ -71,7 +71,8 @@ def test_auto_delta_policy_file_loads_in_sb3_and_evaluate(tmp_path):
     entropy = pd.read_csv(run_dir / "entropy.csv")
     assert entropy["delta"].iloc[-1] > 0  # truncation keeps the bounded entropy below H0 at first: delta rises
     policy = ERASACPolicy.load(str(run_dir / "policy.pt"), device="cpu")
-    assert policy.actor.era_delta.learnable and policy.actor.era_delta.target_entropy_per_dim == 0.25
+    era_delta = policy.actor.era_std.era_delta
+    assert era_delta.learnable and era_delta.target_entropy_per_dim == 0.25
     actions, _ = policy.predict(np.zeros((4, 3), dtype=np.float32), deterministic=True)
     assert actions.shape == (4, 1) and np.all(np.abs(actions) <= 2.0)
     result = subprocess.run(
