@@ -3,7 +3,7 @@ and of each SB3 algorithm, ERA and its twin.
 
 This module is the benchmarks' one in-process coupling to the agents' internals (everything else runs them by their
 command lines). It relies on ``agents/sac_era.py``: ``Args``, ``build_agent(args, obs_dim, action_dim, device)``,
-``make_update(agent, args)`` and acting as ``actor.distribution(*actor(obs)).sample()``; on ``agents/ppo_era.py``:
+``make_update(agent, args)`` and acting as ``actor(obs)[0].sample()``; on ``agents/ppo_era.py``:
 ``Args``, ``Agent(obs_dim, low, high, args)`` with ``action_distribution``, ``get_value``, ``env_action``, and
 ``ppo_loss``; and on ``benchmarks/sb3_agent.py``'s ``Args`` and ``build_model``.
 
@@ -88,7 +88,7 @@ def sac_update(
 
 
 def sac_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, Unit]:
-    """``agents/sac_era.py``: the update of ``make_update`` (``--compile`` compiles all of it) and one acting step."""
+    """``agents/sac_era.py``: the update of ``make_update`` (counted whole; the agent's ``--compile`` compiles its two losses) and one acting step."""
 
     def update(compile_fn: CompileFn) -> Callable[[], Any]:
         step = compile_fn(sac_update(era, sizes, device, "eager")[0])
@@ -100,7 +100,7 @@ def sac_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, 
 
         @torch.no_grad()
         def step(obs: torch.Tensor) -> torch.Tensor:
-            return actor.distribution(*actor(obs)).sample()
+            return actor(obs)[0].sample()
 
         return functools.partial(compile_fn(step), _observation(sizes, device))
 
@@ -142,7 +142,7 @@ def ppo_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, 
 
         @torch.no_grad()
         def step(obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            distribution, _ = agent.action_distribution(obs)
+            distribution, _, _ = agent.action_distribution(obs)
             action = distribution.sample()
             return agent.env_action(action), distribution.log_prob(action).sum(-1), agent.get_value(obs)
 
