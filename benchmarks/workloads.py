@@ -88,7 +88,8 @@ def sac_update(
 
 
 def sac_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, Unit]:
-    """``agents/sac_era.py``: the update of ``make_update`` (counted whole; the agent's ``--compile`` compiles its two losses) and one acting step."""
+    """``agents/sac_era.py``: the update of ``make_update`` (counted whole; the agent's ``--compile`` compiles its two
+    losses) and one acting step."""
 
     def update(compile_fn: CompileFn) -> Callable[[], Any]:
         step = compile_fn(sac_update(era, sizes, device, "eager")[0])
