@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -64,11 +64,11 @@ from era_utils.experiment import (  # noqa: E402
     check_at_least,
     evaluate,
     parse_args,
+    prepare_run,
     restore_rng_state,
     save_policy,
     seed_everything,
     select_device,
-    start_run,
 )
 
 
@@ -357,9 +357,8 @@ def sb3_policy(args: Args, observation_space, action_space) -> ActorCriticPolicy
 
 # ================================================================================================= training loop
 def main(args: Args) -> None:
-    args.check()
-    if args.resume is None and args.run_name is None:  # named now: the env's video folder is named after the run
-        args = replace(args, run_name=args.resolved_run_name())
+    prepared = prepare_run(args)  # every check, once (parse_args' own, if it made args); nothing created yet
+    args = prepared.args  # run_name filled in (the env's video folder is named after it); a resume's saved settings
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     num_iterations = math.ceil(args.total_timesteps / batch_size)
@@ -375,7 +374,7 @@ def main(args: Args) -> None:
         policy = sb3_policy(args, obs_space, action_space).to(device)  # evaluation and --save-model act through SB3
     except (RuntimeError, MemoryError) as err:  # torch's allocators raise RuntimeError (OutOfMemoryError on CUDA)
         raise SystemExit(f"error: --hidden-dim {args.hidden_dim}: the networks do not fit in memory ({err})") from err
-    run, args, checkpoint = start_run(args)
+    run, args, checkpoint = prepared.start()
     run_name = run.run_dir.name
     delta = agent.era_std.era_delta.delta if args.era else None  # ERA | --no-era
     params = [p for p in agent.parameters() if p.requires_grad and p is not delta]

@@ -33,7 +33,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -62,11 +62,11 @@ from era_utils.experiment import (  # noqa: E402
     check_at_least,
     evaluate,
     parse_args,
+    prepare_run,
     restore_rng_state,
     save_policy,
     seed_everything,
     select_device,
-    start_run,
 )
 from era_utils.replay import ReplayBatch, ReplayBuffer  # noqa: E402
 
@@ -430,9 +430,8 @@ def export_policy(agent: Agent, args: Args, observation_space: Any, action_space
 
 # =============================================================================================== training loop
 def main(args: Args) -> None:
-    args.check()
-    if args.resume is None and args.run_name is None:  # named now: the env's video folder is named after the run
-        args = replace(args, run_name=args.resolved_run_name())
+    prepared = prepare_run(args)  # every check, once (parse_args' own, if it made args); nothing created yet
+    args = prepared.args  # run_name filled in (the env's video folder is named after it); a resume's saved settings
     seed_everything(args.seed, args.torch_deterministic)
     device = select_device(args.cuda)
     # Env and networks first, so that a bad env or a network too large fails before any run directory exists.
@@ -444,7 +443,7 @@ def main(args: Args) -> None:
     except (RuntimeError, MemoryError) as err:  # torch's allocators raise RuntimeError (OutOfMemoryError on CUDA)
         raise SystemExit(f"error: --hidden-dim {args.hidden_dim}: the networks do not fit in memory ({err})") from err
     actor = agent.actor
-    run, args, checkpoint = start_run(args)
+    run, args, checkpoint = prepared.start()
     rb = ReplayBuffer(args.buffer_size, obs_shape, action_dim, args.num_envs, device)
     rng = np.random.default_rng(args.seed)  # warm-up actions
 

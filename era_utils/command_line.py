@@ -29,8 +29,8 @@ def parse_args(cls: type[ArgsT], args: Sequence[str] | None = None) -> ArgsT:
     Bad settings (``cls.check``, once), an environment that cannot be made here, an existing run directory for a new
     run, and a ``--resume`` directory that is missing, in use, holds no complete checkpoint of its own, or was run
     with other settings, print ``error: <message>`` to stderr and exit with status 2. For an
-    :class:`~era_utils.settings.ExperimentArgs`, the checked run is kept for ``start_run`` (a resume holds the run's
-    lock from here on).
+    :class:`~era_utils.settings.ExperimentArgs`, the checked run is kept on the returned object for the agent's
+    ``prepare_run(args)`` / ``start_run(args)`` (a resume holds the run's lock from here on).
 
     :param cls: the script's ``Args`` dataclass (with a ``check()`` method).
     :param args: the arguments; default ``sys.argv[1:]``.

@@ -12,7 +12,7 @@ from era_utils.command_line import parse_args
 from era_utils.evaluation import ObservationNormalizer, evaluate, load_policy, save_policy
 from era_utils.rng import capture_rng_state, restore_rng_state, seed_everything, select_device
 from era_utils.run_files import ENTROPY_HEADER, EPISODES_HEADER, EVALUATIONS_HEADER, CSVLog
-from era_utils.runs import Run, start_run
+from era_utils.runs import PreparedRun, Run, prepare_run, start_run
 from era_utils.settings import ExperimentArgs, check_at_least
 from era_utils.signals import StopOnSignal
 
@@ -24,6 +24,7 @@ __all__ = [
     "CheckpointError",
     "ExperimentArgs",
     "ObservationNormalizer",
+    "PreparedRun",
     "Run",
     "StopOnSignal",
     "capture_rng_state",
@@ -31,6 +32,7 @@ __all__ = [
     "evaluate",
     "load_policy",
     "parse_args",
+    "prepare_run",
     "restore_rng_state",
     "save_policy",
     "seed_everything",

@@ -1,10 +1,13 @@
 """A run of an agent: its directory, what it writes there (config, TensorBoard events, CSV logs, checkpoints), and
 starting it new or from ``--resume``.
 
-An agent's script uses the run API (:mod:`era_utils.experiment`) in five places (see ``agents/sac_era.py``)::
+An agent's script uses the run API (:mod:`era_utils.experiment`) in six places (see ``agents/sac_era.py``)::
 
     args = parse_args(Args)                       # tyro + every check: bad flags exit 2 before anything is created
-    run, args, checkpoint = start_run(args)       # new run dir, or --resume RUN_DIR (args then come from its config)
+    prepared = prepare_run(args)                  # parse_args' checks (main(Args(...)) is checked here instead)
+    args = prepared.args                          # run_name filled in; on --resume the run's saved settings
+    ...  build the env and networks, so that they fail before a run directory exists
+    run, args, checkpoint = prepared.start()      # new run dir, or reopen --resume RUN_DIR (start_run: both steps)
     if checkpoint is not None:                    # ... restore networks, optimisers, RNG states, global_step
     with StopOnSignal() as stop:                  # SIGINT / SIGTERM: finish the iteration, checkpoint, exit non-zero
         ...  run.scalars / run.episode / run.evaluation / run.entropy;  run.save_checkpoint(state)
@@ -16,8 +19,8 @@ An agent's script uses the run API (:mod:`era_utils.experiment`) in five places 
 off, dropping the log rows written after it. A run holds its directory's lock (:mod:`era_utils.locks`) until
 :meth:`Run.close` or its process ends.
 
-Settings are checked once per process: :func:`era_utils.command_line.parse_args` runs :func:`prepare_run` and
-:func:`start_run` then only carries out what it prepared, as long as the settings object is unchanged.
+Settings are checked once per process: :func:`era_utils.command_line.parse_args` runs :func:`prepare_run`, and a
+later ``prepare_run`` (or :func:`start_run`) of the object it returned, unchanged, takes that preparation over.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import weakref
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,6 +56,9 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402 - only after the
 __all__ = ["PreparedRun", "Run", "prepare_run", "start_run"]
 
 ArgsT = TypeVar("ArgsT")
+
+TRACK_INSTALL = 'pip install "era-policies[track]"'
+"""What ``--track`` needs: wandb."""
 
 
 def _existing_run_message(run_dir: Path) -> str:
@@ -101,32 +106,46 @@ class PreparedRun:
         return run, args, resumption.checkpoint
 
 
-# parse_args' prepared runs, by id of the settings object it returned: (that object, its settings then, the run).
-_prepared: dict[int, tuple[weakref.ref, dict[str, Any], PreparedRun]] = {}
+# Where parse_args leaves its preparation on the settings object it returns (not a dataclass field, so it is never
+# saved, compared or copied by ``dataclasses.replace``), with the settings it was made for.
+_PREPARED = "_era_prepared_run"
 
 
 def prepare_run(args: Any, settings_resolved: bool = False, remember: bool = False) -> PreparedRun:
-    """Check everything :func:`start_run` needs, creating and changing nothing (a resume takes the run's lock):
-    ``args.check()``, that ``--env-id`` can be made here (:func:`era_utils.envs.check_env_id`), the run directory, and
-    for a resume its config, checkpoint and logs.
+    """Check everything :meth:`PreparedRun.start` needs, creating and changing nothing (a resume takes the run's
+    lock): ``args.check()``, that ``--env-id`` can be made here (:func:`era_utils.envs.check_env_id`), that
+    ``--track`` has wandb, the run directory, and for a resume its config, checkpoint and logs.
+
+    An agent calls it once, builds its env and networks from the returned ``.args`` (``run_name`` filled in), then
+    calls ``.start()``. Given the object :func:`~era_utils.command_line.parse_args` returned, unchanged, it returns
+    the preparation made there instead of checking again.
 
     :param args: the parsed ``Args`` (an :class:`~era_utils.settings.ExperimentArgs`).
     :param settings_resolved: ``args`` already holds a resumed run's settings (the command line was parsed with them).
-    :param remember: let ``start_run(args)`` use this preparation (as long as ``args`` is not changed meanwhile); it
-        is dropped with ``args``.
+    :param remember: keep the preparation on ``args`` for the next ``prepare_run(args)`` (as long as ``args`` is not
+        changed meanwhile); it goes, and a resume's lock with it, when ``args`` does.
     :raises ValueError: bad settings, or flags that differ from the resumed run's.
-    :raises MissingDependencyError: the environment's extra is missing.
+    :raises MissingDependencyError: the environment's extra, or wandb for ``--track``, is missing.
     :raises FileExistsError: a new run whose directory exists (nothing in it is touched).
     :raises FileNotFoundError: ``--resume`` of a directory without ``config.json`` or ``checkpoint.pt``.
     :raises CheckpointError: an empty, truncated or foreign checkpoint or log (the message names the file).
     :raises DirectoryLockedError: another process is using the resumed run.
     """
+    remembered = vars(args).pop(_PREPARED, None)
+    if remembered is not None:
+        settings_then, prepared = remembered
+        if settings_json(args) == settings_then:
+            return prepared
+        if prepared.resumption is not None:  # changed since parsing: prepared for nothing
+            prepared.resumption.lock.release()
     if args.resume is not None and not settings_resolved:
         settings = resumed_settings(args, read_config(Path(args.resume)))
     else:
-        settings = dataclasses.replace(args)  # a copy: the preparation must not keep ``args`` alive (see remember)
+        settings = dataclasses.replace(args)  # a copy, so that changing ``args`` later leaves the run's as checked
     settings.check()
     check_env_id(settings.env_id)  # the family's extra imports and the id is registered, without building the env
+    if settings.track:
+        require("wandb", TRACK_INSTALL, "--track (logging to Weights & Biases)")
     if settings.resume is None:
         settings = dataclasses.replace(settings, run_name=settings.resolved_run_name())
         run_dir = Path(settings.log_dir) / settings.run_name
@@ -136,22 +155,8 @@ def prepare_run(args: Any, settings_resolved: bool = False, remember: bool = Fal
     else:
         prepared = PreparedRun(settings, prepare_resume(settings))
     if remember:
-        key = id(args)
-        # Dropping the settings object drops its preparation too (and so releases a resumed run's lock).
-        _prepared[key] = (weakref.ref(args, lambda _: _prepared.pop(key, None)), settings_json(args), prepared)
+        vars(args)[_PREPARED] = (settings_json(args), prepared)
     return prepared
-
-
-def _take_prepared(args: Any) -> PreparedRun | None:
-    entry = _prepared.pop(id(args), None)
-    if entry is None:
-        return None
-    reference, settings, prepared = entry
-    if reference() is args and settings_json(args) == settings:
-        return prepared
-    if prepared.resumption is not None:  # another object, or changed since: prepared for nothing
-        prepared.resumption.lock.release()
-    return None
 
 
 def start_run(args: ArgsT) -> tuple[Run, ArgsT, dict[str, Any] | None]:
@@ -163,14 +168,13 @@ def start_run(args: ArgsT) -> tuple[Run, ArgsT, dict[str, Any] | None]:
     is sound drops the CSV rows with ``global_step`` beyond the checkpoint's (TensorBoard: ``purge_step``) and appends
     from there.
 
-    :param args: the parsed ``Args`` (an :class:`~era_utils.settings.ExperimentArgs`); checked with ``args.check()``
-        unless :func:`~era_utils.command_line.parse_args` already did.
+    :param args: the parsed ``Args`` (an :class:`~era_utils.settings.ExperimentArgs`); checked by
+        :func:`prepare_run` unless :func:`~era_utils.command_line.parse_args` already did.
     :return: the :class:`Run`, the run's settings (``run_name`` filled in; on resume the saved ones) and the
         checkpoint's state dict (``None`` for a new run).
     :raises: what :func:`prepare_run` raises; nothing is changed then.
     """
-    prepared = _take_prepared(args) or prepare_run(args)
-    return prepared.start()
+    return prepare_run(args).start()
 
 
 def _write_config(run_dir: Path, args: Any) -> None:
@@ -202,10 +206,7 @@ class Run:
         self.start_step = resume_step or 0
         config = dataclasses.asdict(args)
         if args.track:
-            try:
-                import wandb
-            except ImportError as err:
-                raise ImportError("--track logs to Weights & Biases: pip install wandb") from err
+            wandb = require("wandb", TRACK_INSTALL, "--track (logging to Weights & Biases)")
             wandb.init(
                 project=args.wandb_project_name,
                 entity=args.wandb_entity,

@@ -79,7 +79,7 @@ class ExperimentArgs:
     cuda: bool = True
     """use CUDA when it is available"""
     track: bool = False
-    """log to Weights & Biases (needs `pip install wandb`)"""
+    """log to Weights & Biases (needs `pip install "era-policies[track]"`)"""
     wandb_project_name: str = "era-policies"
     """the W&B project"""
     wandb_entity: str | None = None

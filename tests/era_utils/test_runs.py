@@ -538,6 +538,17 @@ def test_an_env_whose_extra_is_missing_names_the_flag_and_the_install(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_track_without_wandb_names_the_install_before_anything_is_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if the track extra were not installed
+    with pytest.raises(SystemExit) as excinfo:
+        parse_args(Args, ["--log-dir", str(tmp_path / "runs"), "--env-id", "Pendulum-v1", "--track"])
+    err = capsys.readouterr().err
+    assert excinfo.value.code == 2 and "--track" in err and 'pip install "era-policies[track]"' in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_log_dir_that_is_a_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "notes.txt").write_text("not a directory")
     for log_dir in ("notes.txt", "notes.txt/runs"):
