@@ -1,0 +1,319 @@
+"""SAC-ERA with several seeds trained together in one process (``--num-seeds N``), as the released SAC-ERA code
+trains its five seeds at once.
+
+Seeds ``seed, seed+1, ..., seed+N-1`` each have their own networks, optimiser states, delta, replay buffer and
+environments; they share nothing but the process. Their parameters are stacked along a leading seed axis, and one
+update runs the single-seed losses of ``sac_era.py`` (:func:`sac_era.make_losses`, imported, not copied) for all
+seeds at once through ``torch.func``: ``vmap`` over ``functional_call`` with each seed's parameters. On small networks
+a single-seed update is dominated by the fixed cost of each kernel launch; stacked, N seeds pay it once.
+
+Why ``torch.func`` and not ensemble layers (a Linear with a leading seed axis): the stacked path then runs exactly the
+single-seed modules and loss lines, so the two agents cannot drift apart, and each seed exports to the same
+``ERASACPolicy`` by plain ``load_state_dict`` of its slice. Independence holds by construction and is tested:
+
+* each seed's losses are computed under ``vmap`` from its own parameters and batch; the update backpropagates their
+  *sum*, whose gradient with respect to seed ``i``'s parameters is seed ``i``'s own gradient (nothing is averaged
+  across seeds);
+* Adam and AdamW act elementwise, so one optimiser over the stacked parameters is N independent optimisers (no
+  gradient-norm clipping here, which would reduce across parameters);
+* delta's loss and its projection onto ``[0, max_delta]`` are ``EntropyDelta``'s own, per seed.
+
+Every seed writes its own run directory, laid out as a single-seed run's (``config.json`` with its own ``seed``,
+``evaluations.csv``, ``episodes.csv``, ``entropy.csv``, TensorBoard, ``policy.pt`` with ``--save-model``), so
+``agents/evaluate.py`` and the benchmark aggregation read it unchanged. ``--num-seeds 1`` is ``sac_era.py`` itself
+(this script hands the run to it), so a single seed stays today's agent bit for bit.
+
+Not (yet) stacked: ``--no-era``, batch-level ERA, ``--resume`` and ``--cudagraphs`` (each is refused with a message;
+run ``sac_era.py`` per seed for them).
+
+    python agents/sac_era_seeds.py --env-id HalfCheetah-v5 --num-seeds 3 --seed 1     # seeds 1, 2, 3
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import sac_era
+import torch
+from sac_era import Agent, build_agent, export_policy, log_values, make_losses
+from torch import Tensor, nn, optim
+from torch.func import functional_call, stack_module_state, vmap
+
+from era_utils.envs import episode_returns, make_vector_env
+from era_utils.experiment import (
+    check_at_least,
+    evaluate,
+    parse_args,
+    save_policy,
+    seed_everything,
+    select_device,
+    start_run,
+)
+from era_utils.replay import ReplayBatch, ReplayBuffer
+
+
+@dataclass
+class Args(sac_era.Args):
+    exp_name: str = "sac_era"
+    """name of this experiment (part of each seed's run name; the algorithm is sac_era's)"""
+    num_seeds: int = 3
+    """seeds trained together: --seed, --seed + 1, ..., --seed + num_seeds - 1 (1: sac_era.py's single-seed run)"""
+
+    def check(self) -> None:
+        super().check()
+        check_at_least("--num-seeds", self.num_seeds, 1)
+        if self.num_seeds > 1:
+            for flag, unsupported in (
+                ("--no-era", not self.era),
+                ("--resume", self.resume is not None),
+                ("--cudagraphs", self.cudagraphs),
+            ):
+                if unsupported:
+                    raise ValueError(f"{flag} is not supported with --num-seeds > 1 yet; run sac_era.py per seed")
+
+    def for_seed(self, index: int) -> Args:
+        """The settings of seed ``index`` (0-based): its own seed and run name, as a single-seed run would have."""
+        seed = self.seed + index
+        run_name = f"{self.run_name}__{seed}" if self.run_name else None
+        return replace(self, seed=seed, run_name=run_name)
+
+
+# ============================================================================================ ALGORITHM: stacking
+class _SeedLosses(nn.Module):
+    """One seed's networks and the single-seed losses on them; :func:`torch.func.functional_call` swaps in a seed's
+    parameters (the loss closures see the swap, as they hold these very modules)."""
+
+    def __init__(self, agent: Agent, args: Args) -> None:
+        super().__init__()
+        self.actor, self.qf, self.qf_target = agent.actor, agent.qf, agent.qf_target
+        self.losses = dict(
+            zip(("critic", "actor"), make_losses(agent.actor, agent.qf, agent.qf_target, args), strict=True)
+        )
+
+    def forward(self, loss: str, *inputs: Any) -> Any:
+        if loss == "delta":
+            return self.actor.era_std.era_delta.loss(*inputs)
+        return self.losses[loss](*inputs, None)  # ERA: no temperature
+
+
+def stack_parameters(modules: list[nn.Module], prefix: str) -> dict[str, Tensor]:
+    """The modules' parameters and buffers stacked along a new leading seed axis, as detached leaf tensors (those of
+    parameters require grad), keyed by ``prefix + name``."""
+    params, buffers = stack_module_state(modules)
+    stacked = {prefix + name: value.detach().requires_grad_(True) for name, value in params.items()}
+    stacked.update({prefix + name: value for name, value in buffers.items()})
+    return stacked
+
+
+class StackedSAC:
+    """The networks and optimisers of N seeds, stacked, and their update (see the module docstring).
+
+    :param agents: one single-seed :class:`~sac_era.Agent` per seed (built by :func:`~sac_era.build_agent`); the
+        first one's modules serve as the template that each seed's parameters are swapped into.
+    :param args: the run's options.
+    :param randomness: ``vmap``'s randomness: ``"different"`` draws each seed's samples independently; the tests use
+        ``"same"`` so that a stacked update can be compared with single-seed updates drawing the same noise.
+    """
+
+    def __init__(self, agents: list[Agent], args: Args, randomness: str = "different") -> None:
+        self.args, self.num_seeds = args, len(agents)
+        self.template = _SeedLosses(agents[0], args)
+        self.params: dict[str, Tensor] = {}
+        for name in ("actor", "qf", "qf_target"):
+            self.params.update(stack_parameters([getattr(agent, name) for agent in agents], name + "."))
+        for name, value in self.params.items():
+            if name.startswith("qf_target."):
+                value.requires_grad_(False)
+        actor_params = [v for k, v in self.params.items() if k.startswith("actor.") and ".era_std." not in k]
+        self.qf_params = [v for k, v in self.params.items() if k.startswith("qf.")]
+        self.qf_target_params = [
+            self.params["qf_target." + k[len("qf.") :]] for k in self.params if k.startswith("qf.")
+        ]
+        self.actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr)
+        self.q_optimizer = optim.AdamW(self.qf_params, lr=args.q_lr, weight_decay=args.q_weight_decay)
+        self.delta = self.params["actor.era_std.era_delta.delta"]
+        self.delta_optimizer = optim.Adam([self.delta], lr=args.delta_lr) if args.delta == "auto" else None
+        self.max_delta = agents[0].actor.era_std.era_delta.max_delta
+        self._losses = vmap(self._seed_losses, in_dims=(0, None, 0), randomness=randomness)
+        if args.compile:
+            self._losses = torch.compile(self._losses)
+
+    def _seed_losses(self, params: dict[str, Tensor], loss: str, inputs: tuple) -> Any:
+        return functional_call(self.template, params, (loss, *inputs), strict=True)
+
+    def losses(self, loss: str, *inputs: Any) -> Any:
+        """The single-seed ``loss`` (``"critic"``, ``"actor"`` or ``"delta"``) of every seed, stacked; ``inputs``
+        have a leading seed axis."""
+        return self._losses(self.params, loss, inputs)
+
+    def update(self, data: ReplayBatch) -> dict[str, Tensor]:
+        """One gradient step of every seed, in sac_era's order. ``data``: each field ``(N, B, ...)``.
+
+        :return: ``sac_era.make_update``'s outputs with a leading seed axis.
+        """
+        qf_loss, q1_mean, q2_mean = self.losses("critic", data)
+        self._step(self.q_optimizer, qf_loss)
+        with torch.no_grad():
+            torch._foreach_lerp_(self.qf_target_params, self.qf_params, self.args.tau)
+        loss, out = self.losses("actor", data)
+        self._step(self.actor_optimizer, loss)
+        out.update({"losses/qf_loss": qf_loss.detach() / 2.0, "losses/actor_loss": loss.detach()})
+        out.update({"losses/qf1_values": q1_mean, "losses/qf2_values": q2_mean})
+        if self.delta_optimizer is not None:  # EntropyDelta.update per seed: loss, step, projection
+            delta_loss = self.losses("delta", out["entropy"])
+            self._step(self.delta_optimizer, delta_loss)
+            with torch.no_grad():
+                self.delta.clamp_(0.0, self.max_delta)  # EntropyDelta.clamp_, elementwise over the seeds
+            out["losses/delta_loss"] = delta_loss.detach()
+        return out
+
+    @staticmethod
+    def _step(optimizer: optim.Optimizer, seed_losses: Tensor) -> None:
+        optimizer.zero_grad()
+        seed_losses.sum().backward()  # d(sum)/d(seed i's parameters) = seed i's own gradient
+        optimizer.step()
+
+    @torch.no_grad()
+    def sample_actions(self, obs: Tensor) -> Tensor:
+        """Actions of every seed's policy, ``obs``: ``(N, num_envs, obs_dim)``."""
+        actor_params = {k[len("actor.") :]: v for k, v in self.params.items() if k.startswith("actor.")}
+
+        def act(params: dict[str, Tensor], seed_obs: Tensor) -> Tensor:
+            return functional_call(self.template.actor, params, (seed_obs,))[0].sample()
+
+        return vmap(act, randomness="different")(actor_params, obs)
+
+    @torch.no_grad()
+    def write_to(self, agent: Agent, index: int) -> None:
+        """Copy seed ``index``'s parameters into a single-seed agent (to evaluate, log or export that seed)."""
+        for name in ("actor", "qf", "qf_target"):
+            module = getattr(agent, name)
+            state = {k[len(name) + 1 :]: v[index] for k, v in self.params.items() if k.startswith(name + ".")}
+            module.load_state_dict(state)
+
+
+def stack_batches(batches: list[ReplayBatch]) -> ReplayBatch:
+    """One batch per seed -> one batch with a leading seed axis."""
+    return ReplayBatch(*(torch.stack(fields) for fields in zip(*batches, strict=True)))
+
+
+# =============================================================================================== training loop
+def main(args: Args) -> None:
+    args.check()
+    if args.num_seeds == 1:
+        sac_era.main(args)  # today's single-seed agent, unchanged
+        return
+    device = select_device(args.cuda)
+    seeds = [args.for_seed(i) for i in range(args.num_seeds)]
+    seeds = [replace(seed_args, run_name=seed_args.resolved_run_name()) for seed_args in seeds]
+    envs, agents = [], []
+    for seed_args in seeds:  # each seed's networks initialised as its single-seed run's would be
+        seed_everything(seed_args.seed, args.torch_deterministic)
+        envs.append(make_vector_env(args.env_id, args.num_envs, seed_args.seed))
+        obs_shape, action_space = envs[0].single_observation_space.shape, envs[0].single_action_space
+        agents.append(build_agent(args, int(np.prod(obs_shape)), action_space.shape[0], device))
+    action_dim = action_space.shape[0]
+    stacked = StackedSAC(agents, args)
+    runs = [start_run(seed_args)[0] for seed_args in seeds]
+    buffers = [ReplayBuffer(args.buffer_size, obs_shape, action_dim, args.num_envs, device) for _ in seeds]
+    rngs = [np.random.default_rng(seed_args.seed) for seed_args in seeds]
+    low, high = action_space.low, action_space.high
+
+    def to_env(actions: np.ndarray) -> np.ndarray:
+        return low + 0.5 * (actions + 1.0) * (high - low)
+
+    def every(period: int, step: int) -> int:
+        return (step // period + 1) * period if period else args.total_timesteps
+
+    def act_deterministic(actor: sac_era.Actor) -> Callable[[np.ndarray], np.ndarray]:
+        def act(obs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                latent = actor.latent_pi(torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(1, -1))
+                return to_env(torch.tanh(actor.mu(latent))[0].cpu().numpy())
+
+        return act
+
+    def finish_seed(index: int, message: str) -> SystemExit:
+        for run, env in zip(runs, envs, strict=True):
+            env.close()
+            run.close()
+        return SystemExit(f"error: seed {seeds[index].seed} ({runs[index].run_dir}): {message}")
+
+    global_step, update_credit = 0, 0.0
+    next_log, next_eval = every(args.log_every, 0), every(args.eval_every, 0)
+    obs = [env.reset(seed=seed_args.seed)[0] for env, seed_args in zip(envs, seeds, strict=True)]
+    start_time, out = time.perf_counter(), None
+    while global_step < args.total_timesteps:
+        if global_step < args.learning_starts:
+            actions = [rng.uniform(-1.0, 1.0, size=(args.num_envs, action_dim)).astype(np.float32) for rng in rngs]
+        else:
+            stacked_obs = torch.as_tensor(np.stack(obs), device=device)
+            actions = list(stacked.sample_actions(stacked_obs).cpu().numpy())
+        global_step += args.num_envs
+        for i, (env, run, rb) in enumerate(zip(envs, runs, buffers, strict=True)):
+            try:
+                next_obs, rewards, terminations, _, infos = env.step(to_env(actions[i]))
+            except Exception as err:  # the other seeds' files are complete up to here
+                raise finish_seed(i, f"its environment failed at step {global_step}: {err!r}") from err
+            for episodic_return, episodic_length in episode_returns(infos):
+                run.episode(global_step, episodic_return, episodic_length)
+            real_next_obs = next_obs.copy()  # same-step autoreset, as in sac_era.py
+            for idx in np.flatnonzero(infos.get("_final_obs", [])):
+                real_next_obs[idx] = infos["final_obs"][idx]
+            rb.add(obs[i], real_next_obs, actions[i], rewards, terminations)
+            obs[i] = next_obs
+
+        if global_step > args.learning_starts:
+            update_credit += args.updates_per_step * args.num_envs
+            while update_credit >= 1.0:
+                out = stacked.update(stack_batches([rb.sample(args.batch_size) for rb in buffers]))
+                update_credit -= 1.0
+
+        done = global_step >= args.total_timesteps
+        log_now = out is not None and (global_step >= next_log or done)
+        eval_now = global_step >= next_eval or done
+        if log_now:
+            next_log = every(args.log_every, global_step)
+        if eval_now:
+            next_eval = every(args.eval_every, global_step)
+        for i, (agent, run, seed_args) in enumerate(zip(agents, runs, seeds, strict=True)):
+            if not (log_now or eval_now):
+                break
+            stacked.write_to(agent, i)
+            if log_now:
+                values = log_values(agent.actor, {name: value[i] for name, value in out.items()})
+                if not all(np.isfinite(v) for v in values.values()):
+                    raise finish_seed(i, f"non-finite losses or entropies at step {global_step}: {values}")
+                run.entropy(
+                    global_step,
+                    target_entropy=agent.actor.target_entropy,
+                    activation_target=values.get("era/activation_target"),
+                    gaussian_entropy_min=values.pop("gaussian_entropy_min"),
+                    gaussian_entropy_mean=values.pop("gaussian_entropy_mean"),
+                    bounded_entropy_mean=values["policy/entropy"],
+                    delta=values.get("era/delta"),
+                )
+                values["charts/SPS"] = global_step / max(time.perf_counter() - start_time, 1e-9)
+                run.scalars(values, global_step)
+            if eval_now:
+                agent.actor.eval()
+                actor = agent.actor
+                returns = evaluate(
+                    act_deterministic(actor), args.env_id, args.eval_episodes, seed=seed_args.seed + 10_000
+                )
+                run.evaluation(global_step, returns)
+                if args.save_model:
+                    policy = export_policy(agent, args, envs[i].single_observation_space, action_space)
+                    save_policy(run.run_dir, policy, args.env_id, global_step)
+
+    for run, env in zip(runs, envs, strict=True):
+        env.close()
+        run.close()
+
+
+if __name__ == "__main__":
+    main(parse_args(Args))

@@ -1,0 +1,103 @@
+"""sac_era_seeds.py: N seeds stacked in one process are N independent single-seed agents.
+
+The stacked update runs sac_era.py's losses under ``vmap``; here it is compared with N single-seed updates of
+``sac_era.make_update`` from the same initial parameters, on the same batches, drawing the same noise.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "agents"))
+import sac_era
+import sac_era_seeds
+
+from tests.agents.test_sac import ACTION_DIM, CPU, OBS_DIM, make_batch
+
+NUM_SEEDS = 3
+NOISE_SEED = 7
+
+
+def make_agents(**options):
+    args = sac_era_seeds.Args(hidden_dim=16, batch_size=16, cuda=False, num_seeds=NUM_SEEDS, **options)
+    agents = []
+    for seed in range(NUM_SEEDS):
+        torch.manual_seed(seed)
+        agents.append(sac_era.build_agent(args, OBS_DIM, ACTION_DIM, CPU))
+    return args, agents
+
+
+def single_seed_updates(args, agents, batches, steps):
+    """Each agent updated alone by sac_era.make_update, the noise stream restarted for each seed (as vmap's
+    randomness="same" draws one stream for all seeds)."""
+    outs = []
+    for agent, batch in zip(agents, batches, strict=True):
+        update = sac_era.make_update(agent, args)
+        torch.manual_seed(NOISE_SEED)
+        outs.append([update(batch) for _ in range(steps)])
+    return outs
+
+
+@pytest.mark.parametrize("delta", [0.0, "auto"], ids=["constant-delta", "auto-delta"])
+def test_one_stacked_update_equals_the_single_seed_updates(delta):
+    args, agents = make_agents(delta=delta)
+    stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args, randomness="same")
+    batches = [make_batch(seed) for seed in range(NUM_SEEDS)]  # a different batch per seed
+    steps = 3  # the optimisers' moments carry over between steps
+    singles = single_seed_updates(args, agents, batches, steps)
+    torch.manual_seed(NOISE_SEED)
+    stacked_outs = [stacked.update(sac_era_seeds.stack_batches(batches)) for _ in range(steps)]
+
+    for step in range(steps):
+        for name, value in stacked_outs[step].items():
+            assert value.shape[0] == NUM_SEEDS, name  # one value per seed: nothing averaged across seeds
+            for i in range(NUM_SEEDS):
+                torch.testing.assert_close(value[i], singles[i][step][name], msg=f"{name}, seed {i}, step {step}")
+    for i, agent in enumerate(agents):  # parameters (delta and target critics included) after the optimiser steps
+        for name in ("actor", "qf", "qf_target"):
+            for key, param in getattr(agent, name).state_dict().items():
+                torch.testing.assert_close(stacked.params[f"{name}.{key}"][i], param, msg=f"{name}.{key}, seed {i}")
+    if delta == "auto":
+        assert stacked.delta.grad is not None and stacked.delta.shape == (NUM_SEEDS,)
+
+
+def test_gradients_are_each_seeds_own():
+    args, agents = make_agents()
+    stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args, randomness="same")
+    batches = [make_batch(seed) for seed in range(NUM_SEEDS)]
+    torch.manual_seed(NOISE_SEED)
+    qf_loss, _, _ = stacked.losses("critic", sac_era_seeds.stack_batches(batches))
+    qf_loss.sum().backward()
+    for i, (agent, batch) in enumerate(zip(agents, batches, strict=True)):
+        critic_loss, _ = sac_era.make_losses(agent.actor, agent.qf, agent.qf_target, args)
+        torch.manual_seed(NOISE_SEED)
+        critic_loss(batch, None)[0].backward()
+        for key, param in agent.qf.named_parameters():
+            torch.testing.assert_close(stacked.params[f"qf.{key}"].grad[i], param.grad, msg=f"qf.{key}, seed {i}")
+
+
+def test_write_to_gives_a_seed_its_own_parameters():
+    args, agents = make_agents()
+    stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args)
+    _, other = make_agents()
+    stacked.write_to(other[0], 2)
+    for (key, mine), theirs in zip(
+        other[0].actor.state_dict().items(), agents[2].actor.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(mine, theirs, msg=key)
+
+
+def test_seeds_act_independently():
+    args, agents = make_agents()
+    stacked = sac_era_seeds.StackedSAC(agents, args)
+    obs = torch.zeros(NUM_SEEDS, 4, OBS_DIM)  # the same observations for every seed
+    actions = stacked.sample_actions(obs)
+    assert actions.shape == (NUM_SEEDS, 4, ACTION_DIM)
+    assert not torch.equal(actions[0], actions[1])
