@@ -34,6 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,9 +46,12 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from era_utils.envs import episode_returns, make_vector_env
 from era_utils.experiment import (
+    StopOnSignal,
+    capture_rng_state,
     check_at_least,
     evaluate,
     parse_args,
+    restore_rng_state,
     save_policy,
     seed_everything,
     select_device,
@@ -62,24 +66,39 @@ class Args(sac_era.Args):
     """name of this experiment (part of each seed's run name; the algorithm is sac_era's)"""
     num_seeds: int = 3
     """seeds trained together: --seed, --seed + 1, ..., --seed + num_seeds - 1 (1: sac_era.py's single-seed run)"""
+    run_names: str | None = None
+    """the seeds' run directory names, `{seed}` standing for each seed's number (instead of --run-name); default
+    `{env_id}__{exp_name}__{seed}__{unix time}`. --resume takes the first seed's run directory"""
 
     def check(self) -> None:
         super().check()
         check_at_least("--num-seeds", self.num_seeds, 1)
-        if self.num_seeds > 1:
-            for flag, unsupported in (
-                ("--no-era", not self.era),
-                ("--resume", self.resume is not None),
-                ("--cudagraphs", self.cudagraphs),
-            ):
-                if unsupported:
-                    raise ValueError(f"{flag} is not supported with --num-seeds > 1 yet; run sac_era.py per seed")
+        if self.num_seeds == 1:
+            return
+        for flag, unsupported in (("--no-era", not self.era), ("--cudagraphs", self.cudagraphs)):
+            if unsupported:
+                raise ValueError(f"{flag} is not supported with --num-seeds > 1 yet; run sac_era.py per seed")
+        if self.run_names is not None and "{seed}" not in self.run_names:
+            raise ValueError(f"--run-names must contain '{{seed}}' (one directory per seed), got {self.run_names!r}")
+        # A seed's own settings (and a resumed run's) have both, the name being the template's for that seed.
+        if self.run_name is not None and (self.run_names is None or self.run_name != self.own_run_name()):
+            raise ValueError("--run-name names one run; with --num-seeds > 1 give --run-names with '{seed}' in it")
 
-    def for_seed(self, index: int) -> Args:
-        """The settings of seed ``index`` (0-based): its own seed and run name, as a single-seed run would have."""
-        seed = self.seed + index
-        run_name = f"{self.run_name}__{seed}" if self.run_name else None
-        return replace(self, seed=seed, run_name=run_name)
+    def own_run_name(self) -> str:
+        return self.run_names.format(seed=self.seed)
+
+    def for_seeds(self) -> list[Args]:
+        """The settings of each seed: its own seed and run directory, as its single-seed run would have them (and the
+        run-name template, so that a resumed run finds its seeds)."""
+        template = self.run_names or f"{self.env_id}__{self.exp_name}__{{seed}}__{int(time.time())}"
+        seeds = []
+        for seed in range(self.seed, self.seed + self.num_seeds):
+            name = template.format(seed=seed)
+            resume = None if self.resume is None else str(Path(self.log_dir) / name)
+            seeds.append(replace(self, seed=seed, run_name=name, run_names=template, resume=resume))
+        if self.resume is not None and Path(seeds[0].resume) != Path(self.resume):
+            raise ValueError(f"--resume takes the first seed's run directory, {seeds[0].resume}, got {self.resume}")
+        return seeds
 
 
 # ============================================================================================ ALGORITHM: stacking
@@ -90,14 +109,12 @@ class _SeedLosses(nn.Module):
     def __init__(self, agent: Agent, args: Args) -> None:
         super().__init__()
         self.actor, self.qf, self.qf_target = agent.actor, agent.qf, agent.qf_target
-        self.losses = dict(
-            zip(("critic", "actor"), make_losses(agent.actor, agent.qf, agent.qf_target, args), strict=True)
-        )
+        self.critic_loss, self.actor_loss = make_losses(agent.actor, agent.qf, agent.qf_target, args)
 
     def forward(self, loss: str, *inputs: Any) -> Any:
         if loss == "delta":
             return self.actor.era_std.era_delta.loss(*inputs)
-        return self.losses[loss](*inputs, None)  # ERA: no temperature
+        return (self.critic_loss if loss == "critic" else self.actor_loss)(*inputs, None)  # ERA: no temperature
 
 
 def stack_parameters(modules: list[nn.Module], prefix: str) -> dict[str, Tensor]:
@@ -137,6 +154,9 @@ class StackedSAC:
         self.q_optimizer = optim.AdamW(self.qf_params, lr=args.q_lr, weight_decay=args.q_weight_decay)
         self.delta = self.params["actor.era_std.era_delta.delta"]
         self.delta_optimizer = optim.Adam([self.delta], lr=args.delta_lr) if args.delta == "auto" else None
+        for name in OPTIMIZERS:  # the seeds' optimiser states (empty for new agents, a checkpoint's on resume)
+            if getattr(self, name) is not None:
+                getattr(self, name).load_state_dict(stack_optimizer_states([getattr(a, name) for a in agents]))
         self.max_delta = agents[0].actor.era_std.era_delta.max_delta
         self._losses = vmap(self._seed_losses, in_dims=(0, None, 0), randomness=randomness)
         if args.compile:
@@ -189,11 +209,42 @@ class StackedSAC:
 
     @torch.no_grad()
     def write_to(self, agent: Agent, index: int) -> None:
-        """Copy seed ``index``'s parameters into a single-seed agent (to evaluate, log or export that seed)."""
+        """Copy seed ``index``'s parameters and optimiser states into a single-seed agent (to evaluate, log, export
+        or checkpoint that seed: ``agent.state_dict()`` is then what ``sac_era.py`` would checkpoint)."""
         for name in ("actor", "qf", "qf_target"):
             module = getattr(agent, name)
             state = {k[len(name) + 1 :]: v[index] for k, v in self.params.items() if k.startswith(name + ".")}
             module.load_state_dict(state)
+        for name in OPTIMIZERS:
+            if getattr(self, name) is not None:
+                getattr(agent, name).load_state_dict(seed_optimizer_state(getattr(self, name), index))
+
+
+OPTIMIZERS = ("actor_optimizer", "q_optimizer", "delta_optimizer")
+
+
+def stack_optimizer_states(optimizers: list[optim.Optimizer]) -> dict[str, Any]:
+    """The seeds' optimiser states stacked along a leading seed axis (the step counts, equal for all seeds since
+    they are updated together, are the first seed's)."""
+    states = [optimizer.state_dict() for optimizer in optimizers]
+    stacked = {
+        index: {
+            key: torch.stack([state["state"][index][key] for state in states]) if key != "step" else value
+            for key, value in param_state.items()
+        }
+        for index, param_state in states[0]["state"].items()
+    }
+    return {"state": stacked, "param_groups": states[0]["param_groups"]}
+
+
+def seed_optimizer_state(optimizer: optim.Optimizer, index: int) -> dict[str, Any]:
+    """Seed ``index``'s slice of a stacked optimiser's state, as its single-seed optimiser's ``state_dict``."""
+    state = optimizer.state_dict()
+    sliced = {
+        i: {key: value[index] if key != "step" else value for key, value in param_state.items()}
+        for i, param_state in state["state"].items()
+    }
+    return {"state": sliced, "param_groups": state["param_groups"]}
 
 
 def stack_batches(batches: list[ReplayBatch]) -> ReplayBatch:
@@ -208,26 +259,69 @@ def main(args: Args) -> None:
         sac_era.main(args)  # today's single-seed agent, unchanged
         return
     device = select_device(args.cuda)
-    seeds = [args.for_seed(i) for i in range(args.num_seeds)]
-    seeds = [replace(seed_args, run_name=seed_args.resolved_run_name()) for seed_args in seeds]
+    seeds = args.for_seeds()
+    # Envs and networks first, so that a bad env or a network too large fails before any run directory exists.
     envs, agents = [], []
-    for seed_args in seeds:  # each seed's networks initialised as its single-seed run's would be
+    for seed_args in seeds:  # each seed's networks are initialised as its single-seed run's would be
         seed_everything(seed_args.seed, args.torch_deterministic)
         envs.append(make_vector_env(args.env_id, args.num_envs, seed_args.seed))
         obs_shape, action_space = envs[0].single_observation_space.shape, envs[0].single_action_space
         agents.append(build_agent(args, int(np.prod(obs_shape)), action_space.shape[0], device))
     action_dim = action_space.shape[0]
-    stacked = StackedSAC(agents, args)
-    runs = [start_run(seed_args)[0] for seed_args in seeds]
+    if args.resume is None:  # all or none: no seed's run directory is created while another's exists
+        for seed_args in seeds:
+            if (Path(seed_args.log_dir) / seed_args.run_name).exists():
+                raise SystemExit(f"error: run directory {Path(seed_args.log_dir) / seed_args.run_name} already exists")
+    started = [start_run(seed_args) for seed_args in seeds]
+    runs, checkpoints = [run for run, _, _ in started], [checkpoint for _, _, checkpoint in started]
     buffers = [ReplayBuffer(args.buffer_size, obs_shape, action_dim, args.num_envs, device) for _ in seeds]
-    rngs = [np.random.default_rng(seed_args.seed) for seed_args in seeds]
+    rngs = [np.random.default_rng(seed_args.seed) for seed_args in seeds]  # warm-up actions
+
+    # ---------------------------------------------------------------- plumbing: resume, checkpoints, action scaling
+    global_step, learning_begins, update_credit = 0, args.learning_starts, 0.0
+    if checkpoints[0] is not None:  # every seed's checkpoint, as sac_era.py writes it, at one and the same step
+        steps = {
+            seed_args.seed: checkpoint["global_step"] for seed_args, checkpoint in zip(seeds, checkpoints, strict=True)
+        }
+        if len(set(steps.values())) != 1:
+            raise SystemExit(f"error: --resume: the seeds' checkpoints are at different steps {steps}; nothing changed")
+        for agent, rng, rb, checkpoint in zip(agents, rngs, buffers, checkpoints, strict=True):
+            agent.load_state_dict(checkpoint["agent"])
+            rng.bit_generator.state = checkpoint["np_rng"]
+            if "replay_buffer" in checkpoint:
+                rb.load_state_dict(checkpoint["replay_buffer"])
+        checkpoint = checkpoints[0]
+        restore_rng_state(checkpoint["rng"])
+        global_step, update_credit = checkpoint["global_step"], checkpoint["update_credit"]
+        learning_begins = checkpoint["learning_begins"]
+        if "replay_buffer" not in checkpoint:  # refill the buffers, with the policies, before updating again
+            learning_begins = max(learning_begins, global_step + args.learning_starts)
+            print(f"resuming at step {global_step} without replay buffers: updates resume at {learning_begins}")
+    stacked = StackedSAC(agents, args)
+
+    def save_checkpoints() -> None:  # each seed's own checkpoint.pt, in sac_era.py's format (atomic, per seed)
+        rng_state = capture_rng_state()
+        for i, (agent, run, rng, rb) in enumerate(zip(agents, runs, rngs, buffers, strict=True)):
+            stacked.write_to(agent, i)
+            state = dict(global_step=global_step, agent=agent.state_dict(), rng=rng_state)
+            state.update(np_rng=rng.bit_generator.state, learning_begins=learning_begins, update_credit=update_credit)
+            if args.save_replay_buffer:
+                state["replay_buffer"] = rb.state_dict()
+            run.save_checkpoint(state)
+
+    def close() -> None:
+        for run, env in zip(runs, envs, strict=True):
+            env.close()
+            run.close()
+
+    def failed(index: int, message: str) -> SystemExit:  # the other seeds' logs are flushed and kept
+        close()
+        return SystemExit(f"error: seed {seeds[index].seed} ({runs[index].run_dir}): {message}")
+
     low, high = action_space.low, action_space.high
 
     def to_env(actions: np.ndarray) -> np.ndarray:
         return low + 0.5 * (actions + 1.0) * (high - low)
-
-    def every(period: int, step: int) -> int:
-        return (step // period + 1) * period if period else args.total_timesteps
 
     def act_deterministic(actor: sac_era.Actor) -> Callable[[np.ndarray], np.ndarray]:
         def act(obs: np.ndarray) -> np.ndarray:
@@ -237,82 +331,84 @@ def main(args: Args) -> None:
 
         return act
 
-    def finish_seed(index: int, message: str) -> SystemExit:
-        for run, env in zip(runs, envs, strict=True):
-            env.close()
-            run.close()
-        return SystemExit(f"error: seed {seeds[index].seed} ({runs[index].run_dir}): {message}")
+    def every(period: int) -> int:
+        return (global_step // period + 1) * period if period else args.total_timesteps
 
-    global_step, update_credit = 0, 0.0
-    next_log, next_eval = every(args.log_every, 0), every(args.eval_every, 0)
-    obs = [env.reset(seed=seed_args.seed)[0] for env, seed_args in zip(envs, seeds, strict=True)]
-    start_time, out = time.perf_counter(), None
-    while global_step < args.total_timesteps:
-        if global_step < args.learning_starts:
-            actions = [rng.uniform(-1.0, 1.0, size=(args.num_envs, action_dim)).astype(np.float32) for rng in rngs]
-        else:
-            stacked_obs = torch.as_tensor(np.stack(obs), device=device)
-            actions = list(stacked.sample_actions(stacked_obs).cpu().numpy())
-        global_step += args.num_envs
-        for i, (env, run, rb) in enumerate(zip(envs, runs, buffers, strict=True)):
-            try:
-                next_obs, rewards, terminations, _, infos = env.step(to_env(actions[i]))
-            except Exception as err:  # the other seeds' files are complete up to here
-                raise finish_seed(i, f"its environment failed at step {global_step}: {err!r}") from err
-            for episodic_return, episodic_length in episode_returns(infos):
-                run.episode(global_step, episodic_return, episodic_length)
-            real_next_obs = next_obs.copy()  # same-step autoreset, as in sac_era.py
-            for idx in np.flatnonzero(infos.get("_final_obs", [])):
-                real_next_obs[idx] = infos["final_obs"][idx]
-            rb.add(obs[i], real_next_obs, actions[i], rewards, terminations)
-            obs[i] = next_obs
+    next_log, next_eval, next_checkpoint = every(args.log_every), every(args.eval_every), every(args.checkpoint_every)
+    reset_seed = (lambda seed: seed) if checkpoints[0] is None else (lambda seed: seed + global_step)
+    obs = [env.reset(seed=reset_seed(seed_args.seed))[0] for env, seed_args in zip(envs, seeds, strict=True)]
+    sps_clock, out = (global_step, time.perf_counter()), None
+    # -------------------------------------------------------------------------------------- ALGORITHM: the loop
+    with StopOnSignal() as stop:
+        while global_step < args.total_timesteps:
+            if global_step < args.learning_starts:
+                actions = [rng.uniform(-1.0, 1.0, size=(args.num_envs, action_dim)).astype(np.float32) for rng in rngs]
+            else:
+                actions = list(stacked.sample_actions(torch.as_tensor(np.stack(obs), device=device)).cpu().numpy())
+            global_step += args.num_envs
+            for i, (env, run, rb) in enumerate(zip(envs, runs, buffers, strict=True)):
+                try:
+                    next_obs, rewards, terminations, _, infos = env.step(to_env(actions[i]))
+                except Exception as err:
+                    raise failed(i, f"its environment failed at step {global_step}: {err!r}") from err
+                for episodic_return, episodic_length in episode_returns(infos):
+                    run.episode(global_step, episodic_return, episodic_length)
+                real_next_obs = next_obs.copy()  # same-step autoreset, as in sac_era.py
+                for idx in np.flatnonzero(infos.get("_final_obs", [])):
+                    real_next_obs[idx] = infos["final_obs"][idx]
+                rb.add(obs[i], real_next_obs, actions[i], rewards, terminations)
+                obs[i] = next_obs
 
-        if global_step > args.learning_starts:
-            update_credit += args.updates_per_step * args.num_envs
-            while update_credit >= 1.0:
-                out = stacked.update(stack_batches([rb.sample(args.batch_size) for rb in buffers]))
-                update_credit -= 1.0
+            if global_step > learning_begins:
+                update_credit += args.updates_per_step * args.num_envs
+                while update_credit >= 1.0:
+                    out = stacked.update(stack_batches([rb.sample(args.batch_size) for rb in buffers]))
+                    update_credit -= 1.0
 
-        done = global_step >= args.total_timesteps
-        log_now = out is not None and (global_step >= next_log or done)
-        eval_now = global_step >= next_eval or done
-        if log_now:
-            next_log = every(args.log_every, global_step)
-        if eval_now:
-            next_eval = every(args.eval_every, global_step)
-        for i, (agent, run, seed_args) in enumerate(zip(agents, runs, seeds, strict=True)):
-            if not (log_now or eval_now):
-                break
-            stacked.write_to(agent, i)
+            # ------------------------------------------------------- plumbing: logs, evaluation, checkpoints, signals
+            done = global_step >= args.total_timesteps
+            log_now, eval_now = out is not None and (global_step >= next_log or done), global_step >= next_eval or done
             if log_now:
-                values = log_values(agent.actor, {name: value[i] for name, value in out.items()})
-                if not all(np.isfinite(v) for v in values.values()):
-                    raise finish_seed(i, f"non-finite losses or entropies at step {global_step}: {values}")
-                run.entropy(
-                    global_step,
-                    target_entropy=agent.actor.target_entropy,
-                    activation_target=values.get("era/activation_target"),
-                    gaussian_entropy_min=values.pop("gaussian_entropy_min"),
-                    gaussian_entropy_mean=values.pop("gaussian_entropy_mean"),
-                    bounded_entropy_mean=values["policy/entropy"],
-                    delta=values.get("era/delta"),
-                )
-                values["charts/SPS"] = global_step / max(time.perf_counter() - start_time, 1e-9)
-                run.scalars(values, global_step)
+                next_log = every(args.log_every)
             if eval_now:
-                agent.actor.eval()
-                actor = agent.actor
-                returns = evaluate(
-                    act_deterministic(actor), args.env_id, args.eval_episodes, seed=seed_args.seed + 10_000
-                )
-                run.evaluation(global_step, returns)
-                if args.save_model:
-                    policy = export_policy(agent, args, envs[i].single_observation_space, action_space)
-                    save_policy(run.run_dir, policy, args.env_id, global_step)
+                next_eval = every(args.eval_every)
+            sps = (global_step - sps_clock[0]) / max(time.perf_counter() - sps_clock[1], 1e-9)
+            for i, (agent, run, seed_args) in enumerate(
+                zip(agents, runs, seeds, strict=True) if log_now or eval_now else ()
+            ):
+                stacked.write_to(agent, i)
+                if log_now:
+                    values = log_values(agent.actor, {name: value[i] for name, value in out.items()})
+                    if not all(np.isfinite(value) for value in values.values()):
+                        raise failed(i, f"non-finite losses or entropies at step {global_step}: {values}")
+                    run.entropy(
+                        global_step,
+                        target_entropy=agent.actor.target_entropy,
+                        activation_target=values.get("era/activation_target"),
+                        gaussian_entropy_min=values.pop("gaussian_entropy_min"),
+                        gaussian_entropy_mean=values.pop("gaussian_entropy_mean"),
+                        bounded_entropy_mean=values["policy/entropy"],
+                        delta=values.get("era/delta"),
+                    )
+                    run.scalars({**values, "charts/SPS": sps * args.num_seeds}, global_step)  # steps of all seeds
+                if eval_now:
+                    agent.actor.eval()
+                    act = act_deterministic(agent.actor)
+                    returns = evaluate(act, args.env_id, args.eval_episodes, seed=seed_args.seed + 10_000)
+                    run.evaluation(global_step, returns)
+                    if args.save_model:
+                        policy = export_policy(agent, args, envs[i].single_observation_space, action_space)
+                        save_policy(run.run_dir, policy, args.env_id, global_step)
 
-    for run, env in zip(runs, envs, strict=True):
-        env.close()
-        run.close()
+            if stop.requested or (args.checkpoint_every and global_step >= next_checkpoint and not done):
+                next_checkpoint = every(args.checkpoint_every)
+                save_checkpoints()
+                if stop.requested:
+                    close()
+                    raise SystemExit(stop.exit_code)
+
+    save_checkpoints()
+    close()
 
 
 if __name__ == "__main__":
