@@ -31,6 +31,7 @@ run ``sac_era.py`` per seed for them).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -158,17 +159,21 @@ class StackedSAC:
             if getattr(self, name) is not None:
                 getattr(self, name).load_state_dict(stack_optimizer_states([getattr(a, name) for a in agents]))
         self.max_delta = agents[0].actor.era_std.era_delta.max_delta
-        self._losses = vmap(self._seed_losses, in_dims=(0, None, 0), randomness=randomness)
+        # One vmapped function per loss; --compile compiles each to one graph (forward and backward), as sac_era.py's.
+        self._losses = {
+            loss: vmap(functools.partial(self._seed_loss, loss), in_dims=(0, 0), randomness=randomness)
+            for loss in ("critic", "actor", "delta")
+        }
         if args.compile:
-            self._losses = torch.compile(self._losses)
+            self._losses = {loss: torch.compile(fn, fullgraph=True) for loss, fn in self._losses.items()}
 
-    def _seed_losses(self, params: dict[str, Tensor], loss: str, inputs: tuple) -> Any:
-        return functional_call(self.template, params, (loss, *inputs), strict=True)
+    def _seed_loss(self, loss: str, params: dict[str, Tensor], inputs: tuple) -> Any:
+        return functional_call(self.template, params, (loss, *inputs), strict=False)
 
     def losses(self, loss: str, *inputs: Any) -> Any:
         """The single-seed ``loss`` (``"critic"``, ``"actor"`` or ``"delta"``) of every seed, stacked; ``inputs``
         have a leading seed axis."""
-        return self._losses(self.params, loss, inputs)
+        return self._losses[loss](self.params, inputs)
 
     def update(self, data: ReplayBatch) -> dict[str, Tensor]:
         """One gradient step of every seed, in sac_era's order. ``data``: each field ``(N, B, ...)``.

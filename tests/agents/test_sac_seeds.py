@@ -7,6 +7,8 @@ The stacked update runs sac_era.py's losses under ``vmap``; here it is compared 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -101,3 +103,34 @@ def test_seeds_act_independently():
     actions = stacked.sample_actions(obs)
     assert actions.shape == (NUM_SEEDS, 4, ACTION_DIM)
     assert not torch.equal(actions[0], actions[1])
+
+
+def test_compiled_stacked_update_equals_eager(monkeypatch):
+    """--compile: each vmapped loss traces to one graph (fullgraph), and the update is eager's (the ``aot_eager``
+    backend: graph capture and AOT autograd without Inductor's minutes of code generation on a small CPU)."""
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    torch._dynamo.reset()
+    args, agents = make_agents(delta="auto", compile=True)
+    eager = sac_era_seeds.StackedSAC(copy.deepcopy(agents), dataclasses.replace(args, compile=False), "same")
+    compiled = sac_era_seeds.StackedSAC(agents, args, "same")
+    data = sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)])
+    for step in range(2):
+        torch.manual_seed(step)
+        expected = eager.update(data)
+        torch.manual_seed(step)
+        got = compiled.update(data)
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], atol=1e-5, rtol=1e-4, msg=name)
+    for name, value in eager.params.items():
+        torch.testing.assert_close(compiled.params[name], value, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.slow
+def test_compiled_stacked_update_runs_with_inductor():
+    """The default backend (Inductor's code generation) compiles the vmapped losses and their backward."""
+    torch._dynamo.reset()
+    args, agents = make_agents(delta="auto", compile=True)
+    stacked = sac_era_seeds.StackedSAC(agents, args)
+    out = stacked.update(sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)]))
+    assert all(torch.isfinite(value).all() for value in out.values())
+    assert all(torch.isfinite(value).all() for value in stacked.params.values())
