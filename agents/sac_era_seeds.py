@@ -67,9 +67,10 @@ class Args(sac_era.Args):
     """name of this experiment (part of each seed's run name; the algorithm is sac_era's)"""
     num_seeds: int = 3
     """seeds trained together: --seed, --seed + 1, ..., --seed + num_seeds - 1 (1: sac_era.py's single-seed run)"""
-    run_names: str | None = None
-    """the seeds' run directory names, `{seed}` standing for each seed's number (instead of --run-name); default
-    `{env_id}__{exp_name}__{seed}__{unix time}`. --resume takes the first seed's run directory"""
+    run_dirs: str | None = None
+    """the seeds' run directories, `{seed}` standing for each seed's number (instead of --log-dir and --run-name),
+    e.g. `runs/walker__{seed}`; default `{log_dir}/{env_id}__{exp_name}__{seed}__{unix time}`. --resume takes the
+    first seed's run directory"""
 
     def check(self) -> None:
         super().check()
@@ -79,25 +80,28 @@ class Args(sac_era.Args):
         for flag, unsupported in (("--no-era", not self.era), ("--cudagraphs", self.cudagraphs)):
             if unsupported:
                 raise ValueError(f"{flag} is not supported with --num-seeds > 1 yet; run sac_era.py per seed")
-        if self.run_names is not None and "{seed}" not in self.run_names:
-            raise ValueError(f"--run-names must contain '{{seed}}' (one directory per seed), got {self.run_names!r}")
-        # A seed's own settings (and a resumed run's) have both, the name being the template's for that seed.
-        if self.run_name is not None and (self.run_names is None or self.run_name != self.own_run_name()):
-            raise ValueError("--run-name names one run; with --num-seeds > 1 give --run-names with '{seed}' in it")
-
-    def own_run_name(self) -> str:
-        return self.run_names.format(seed=self.seed)
+        if self.run_dirs is not None and "{seed}" not in self.run_dirs:
+            raise ValueError(f"--run-dirs must contain '{{seed}}' (one directory per seed), got {self.run_dirs!r}")
+        # A seed's own settings (and a resumed run's) have both, the directory being the template's for that seed.
+        if self.run_name is not None and (
+            self.run_dirs is None
+            or Path(self.run_dirs.format(seed=self.seed)).resolve() != (Path(self.log_dir) / self.run_name).resolve()
+        ):
+            raise ValueError("--run-name names one run; with --num-seeds > 1 give --run-dirs with '{seed}' in it")
 
     def for_seeds(self) -> list[Args]:
         """The settings of each seed: its own seed and run directory, as its single-seed run would have them (and the
-        run-name template, so that a resumed run finds its seeds)."""
-        template = self.run_names or f"{self.env_id}__{self.exp_name}__{{seed}}__{int(time.time())}"
+        run-directory template, so that a resumed run finds its seeds)."""
+        template = self.run_dirs or str(
+            Path(self.log_dir) / f"{self.env_id}__{self.exp_name}__{{seed}}__{int(time.time())}"
+        )
         seeds = []
         for seed in range(self.seed, self.seed + self.num_seeds):
-            name = template.format(seed=seed)
-            resume = None if self.resume is None else str(Path(self.log_dir) / name)
-            seeds.append(replace(self, seed=seed, run_name=name, run_names=template, resume=resume))
-        if self.resume is not None and Path(seeds[0].resume) != Path(self.resume):
+            run_dir = Path(template.format(seed=seed))
+            resume = None if self.resume is None else str(run_dir)
+            options = dict(log_dir=str(run_dir.parent), run_name=run_dir.name, run_dirs=template, resume=resume)
+            seeds.append(replace(self, seed=seed, **options))
+        if self.resume is not None and Path(seeds[0].resume).resolve() != Path(self.resume).resolve():
             raise ValueError(f"--resume takes the first seed's run directory, {seeds[0].resume}, got {self.resume}")
         return seeds
 

@@ -24,13 +24,13 @@ sys.path.insert(0, str(AGENTS))
 import sac_era_seeds
 
 SEEDS = (3, 4)  # command() passes --seed 3
-SEEDS_FLAGS = ("--num-seeds", "2", "--run-names", "run-{seed}")
 
 
-def seeds_command(tmp_path, *extra):
+def seeds_command(tmp_path, *extra, run_dirs="run-{seed}"):
+    """sac_era_seeds.py for seeds 3 and 4 in ``tmp_path / run_dirs``, with test_sac_cli's tiny settings."""
     cmd = command("sac_era_seeds.py", tmp_path, "unused", *extra)
-    at = cmd.index("--run-name")
-    return [*cmd[:at], *cmd[at + 2 :], *SEEDS_FLAGS]
+    at = cmd.index("--log-dir")  # --log-dir and --run-name give way to --run-dirs
+    return [*cmd[:at], *cmd[at + 4 :], "--num-seeds", "2", "--run-dirs", str(tmp_path / run_dirs)]
 
 
 def run_seeds(tmp_path, *extra):
@@ -95,9 +95,11 @@ def test_one_seed_is_sac_era_bit_for_bit(tmp_path):
 
 
 def test_resume_continues_every_seed(tmp_path):
-    cmd = seeds_command(tmp_path, "--total-timesteps", "100000", "--checkpoint-every", "100")
+    """Also with each seed's run in a directory of its own (the benchmark runner's layout)."""
+    extra = ("--total-timesteps", "100000", "--checkpoint-every", "100")
+    cmd = seeds_command(tmp_path, *extra, run_dirs="job-s{seed}/run")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
-    run_dirs, deadline = [tmp_path / f"run-{seed}" for seed in SEEDS], time.monotonic() + 300
+    run_dirs, deadline = [tmp_path / f"job-s{seed}" / "run" for seed in SEEDS], time.monotonic() + 300
     while not (run_dirs[1] / "episodes.csv").exists() or len(pd.read_csv(run_dirs[1] / "episodes.csv")) < 1:
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.2)
@@ -145,7 +147,7 @@ def test_a_failing_seed_is_named_and_the_others_keep_their_files(tmp_path, monke
         progress=False,
         log_dir=str(tmp_path),
         num_seeds=2,
-        run_names="run-{seed}",
+        run_dirs=str(tmp_path / "run-{seed}"),
         learning_starts=100,
         hidden_dim=32,
         batch_size=32,
@@ -163,7 +165,7 @@ def test_a_failing_seed_is_named_and_the_others_keep_their_files(tmp_path, monke
     ("flags", "named"),
     [
         (["--run-name", "one"], "--run-name"),
-        (["--run-names", "fixed"], "--run-names"),
+        (["--run-dirs", "fixed"], "--run-dirs"),
         (["--no-era"], "--no-era"),
         (["--num-seeds", "0"], "--num-seeds"),
     ],
