@@ -72,6 +72,7 @@ from era_utils.experiment import (  # noqa: E402
 )
 
 
+# ======================================================= plumbing: options (tyro reads each docstring as --help)
 @dataclass
 class Args(ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
@@ -357,7 +358,7 @@ def sb3_policy(args: Args, observation_space, action_space) -> ActorCriticPolicy
 # ================================================================================================= training loop
 def main(args: Args) -> None:
     args.check()
-    if args.resume is None:  # the name now: the video folder is named after the run before its directory exists
+    if args.resume is None and args.run_name is None:  # named now: the env's video folder is named after the run
         args = replace(args, run_name=args.resolved_run_name())
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
@@ -523,6 +524,7 @@ def main(args: Args) -> None:
                 if args.target_kl is not None and stats["losses/approx_kl"] > args.target_kl:
                     break
 
+            # ------------------------------------------------- plumbing: logs, evaluation, checkpoints, signals
             # Logging: the only host reads of the update's statistics, once per iteration (last minibatch).
             b_values, b_returns = batch[5], batch[4]
             var_y = b_returns.var(unbiased=False)

@@ -1,34 +1,26 @@
 """SAC-ERA: Soft Actor-Critic whose entropy is held by ERA's activation instead of an entropy bonus.
 
-Single-file, CleanRL-style (``sac_continuous_action.py``). Sections marked ``ALGORITHM`` hold the method (networks,
-losses, update); sections marked ``plumbing`` hold checks, export and the run bookkeeping, which a reader may skip.
-ERA's formulas come from ``era_policies`` (the head :class:`~era_policies.ERAStd` and ``era_action_distribution``),
-the run bookkeeping (``--resume``, checkpoints, logs) from ``era_utils``. The recipe is the released SAC-ERA code's
-(docs/era-method.md §5):
+Single-file, CleanRL-style (``sac_continuous_action.py``): ``ALGORITHM`` sections hold the method, ``plumbing``
+sections the checks, export and run bookkeeping (from ``era_utils``) a reader may skip. The recipe is the released
+SAC-ERA code's (docs/era-method.md §5):
 
-* pi(.|s)  truncated normal on [-1, 1]^D with loc = tanh(mean), log std = ERA head(std logits): every state's
-           Gaussian entropy is >= H0' = D * (target_entropy_per_dim + delta); ``--delta auto`` learns delta >= 0 so
-           that the *bounded* policy's entropy meets H0 = D * target_entropy_per_dim.
+* pi(.|s)  truncated normal on [-1, 1]^D, loc = tanh(mean), log std = the ERA head (:class:`~era_policies.ERAStd`)
+           of the std logits: Gaussian entropy >= H0' = D * (target_entropy_per_dim + delta) in every state;
+           ``--delta auto`` learns delta >= 0 so that the *bounded* policy's entropy meets H0
 * target   y = r + gamma * (1 - terminated) * min(Q1', Q2')(s', a'),  a' ~ pi(.|s')        (no -alpha * log pi)
 * critic   MSE(Q1, y) + MSE(Q2, y), AdamW (weight decay 1e-4); then Polyak averaging of the target critics
 * actor    -mean(min(Q1, Q2)(s, a~)),  a~ ~ pi(.|s) reparameterised, on the updated critics  (no alpha * log pi)
-* networks 2 x 512 ELU actor; critics 2 x 512 with LayerNorm before each ELU; every Linear orthogonal with gain
-           sqrt(2) and zero bias, except the std-logit head (gain 1). ``--activation relu --no-critic-layer-norm``
-           builds CleanRL's SAC network instead.
+* networks 2 x 512 ELU; critics with LayerNorm before each ELU; orthogonal init (gain sqrt(2), std head 1), zero bias.
+           ``--activation relu --no-critic-layer-norm`` builds CleanRL's network instead.
 
-``--no-era`` is plain SAC on the same networks and loop: SB3's SAC actor (log std clamped to [-20, 2],
-tanh-squashed Gaussian) and a temperature alpha tuned towards entropy -D. Every line where the two differ is an
-``if ...era:`` marked ``# ERA | --no-era``: the actor's std and distribution, the critic target, the actor loss, and
-the last step of the update (delta with ``--delta auto``, or alpha).
+``--no-era`` is plain SAC on the same networks and loop (SB3's actor: log std clamped to [-20, 2], tanh-squashed
+Gaussian; temperature alpha tuned towards entropy -D). Every line where the two differ is an ``if ...era:`` marked
+``# ERA | --no-era``. Module names follow SB3's, so a run exports to ``ERASACPolicy`` (``SACLayerNormPolicy`` with
+``--no-era``) by ``load_state_dict``; ``--save-model`` writes it for ``agents/evaluate.py``.
 
-Module names follow SB3's, so a run exports to ``ERASACPolicy`` (``SACLayerNormPolicy`` with ``--no-era``) by
-``load_state_dict`` (:func:`export_policy`); ``--save-model`` writes that file for ``agents/evaluate.py`` and
-``ERASACPolicy.load(path).predict(obs)``.
-
-Speed: the replay buffer lives on the training device and the update never synchronises with the host; entropies
-that only the logs need are computed on log steps. ``--compile`` compiles the update with ``torch.compile``,
-``--cudagraphs`` captures all of it (losses, backward, optimiser steps, Polyak averaging, delta / alpha) in one CUDA
-graph; ``charts/SPS`` counts from the end of a burn-in, so that compilation does not distort it.
+Speed: the replay buffer lives on the training device and the update never waits for the host; entropies only the
+logs need are computed on log steps; ``--compile`` compiles the losses, ``--cudagraphs`` captures the whole update in
+one CUDA graph; ``charts/SPS`` counts from the end of a burn-in, so that compilation does not distort it.
 
     python agents/sac_era.py --env-id HalfCheetah-v5
     python agents/sac_era.py --env-id HalfCheetah-v5 --cudagraphs --compile      # on a GPU
@@ -82,6 +74,7 @@ BURN_IN_STEPS = 1_000
 """charts/SPS counts from this many steps after the updates start (the first updates pay the compilation)"""
 
 
+# ======================================================= plumbing: options (tyro reads each docstring as --help)
 @dataclass
 class Args(ExperimentArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
@@ -363,31 +356,34 @@ def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, T
     qf_params, qf_target_params = list(qf.parameters()), list(qf_target.parameters())
     critic_loss, actor_loss = make_losses(actor, qf, qf_target, args)
 
-    def optimizer_step(optimizer: optim.Optimizer, loss: Tensor) -> None:
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    # Speed (LeanRL's recipe): the losses above compile to one graph each (--compile); --cudagraphs captures the whole
-    # update below, optimiser steps included, in one CUDA graph.
+    # Speed, applied to the plain functions above (LeanRL's recipe): --compile compiles each loss, forward and backward,
+    # to one graph; --cudagraphs captures the whole update below, optimiser steps included, in one CUDA graph.
     if args.compile:
         critic_loss, actor_loss = torch.compile(critic_loss, fullgraph=True), torch.compile(actor_loss, fullgraph=True)
 
     def update(data: ReplayBatch) -> dict[str, Tensor]:
         alpha = None if args.era else agent.log_alpha.detach().exp()
         qf_loss, q1_mean, q2_mean = critic_loss(data, alpha)
-        optimizer_step(agent.q_optimizer, qf_loss)
-        with torch.no_grad():
+        agent.q_optimizer.zero_grad()
+        qf_loss.backward()
+        agent.q_optimizer.step()
+        with torch.no_grad():  # Polyak averaging of the target critics
             torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
+        qf.requires_grad_(False)  # the actor's gradient flows through the critics, but their weights need none
         loss, out = actor_loss(data, alpha)
-        optimizer_step(agent.actor_optimizer, loss)
+        agent.actor_optimizer.zero_grad()
+        loss.backward()
+        agent.actor_optimizer.step()
+        qf.requires_grad_(True)
         out.update({"losses/qf_loss": qf_loss.detach() / 2.0, "losses/actor_loss": loss.detach()})
         out.update({"losses/qf1_values": q1_mean, "losses/qf2_values": q2_mean})
         if args.era and args.delta == "auto":  # ERA | --no-era: delta rises while H < H0 (method §4)
             out["losses/delta_loss"] = actor.era_std.era_delta.update(out["entropy"], agent.delta_optimizer)
         elif not args.era:  # SAC's temperature: alpha rises while the entropy estimate -log pi is below -D
             alpha_loss = agent.log_alpha.exp() * (out["entropy"] - actor.target_entropy).mean()
-            optimizer_step(agent.alpha_optimizer, alpha_loss)
+            agent.alpha_optimizer.zero_grad()
+            alpha_loss.backward()
+            agent.alpha_optimizer.step()
             out["losses/alpha"], out["losses/alpha_loss"] = agent.log_alpha.detach().exp(), alpha_loss.detach()
         return out
 
@@ -452,7 +448,7 @@ def export_policy(agent: Agent, args: Args, observation_space: Any, action_space
 # =============================================================================================== training loop
 def main(args: Args) -> None:
     args.check()
-    if args.resume is None:  # the name now: the video folder is named after the run before its directory exists
+    if args.resume is None and args.run_name is None:  # named now: the env's video folder is named after the run
         args = replace(args, run_name=args.resolved_run_name())
     seed_everything(args.seed, args.torch_deterministic)
     device = select_device(args.cuda)

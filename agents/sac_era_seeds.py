@@ -188,8 +188,10 @@ class StackedSAC:
         self._step(self.q_optimizer, qf_loss)
         with torch.no_grad():
             torch._foreach_lerp_(self.qf_target_params, self.qf_params, self.args.tau)
+        self.qf_requires_grad(False)  # as in sac_era.py: the actor's gradient flows through the critics, not into them
         loss, out = self.losses("actor", data)
         self._step(self.actor_optimizer, loss)
+        self.qf_requires_grad(True)
         out.update({"losses/qf_loss": qf_loss.detach() / 2.0, "losses/actor_loss": loss.detach()})
         out.update({"losses/qf1_values": q1_mean, "losses/qf2_values": q2_mean})
         if self.delta_optimizer is not None:  # EntropyDelta.update per seed: loss, step, projection
@@ -199,6 +201,10 @@ class StackedSAC:
                 self.delta.clamp_(0.0, self.max_delta)  # EntropyDelta.clamp_, elementwise over the seeds
             out["losses/delta_loss"] = delta_loss.detach()
         return out
+
+    def qf_requires_grad(self, requires_grad: bool) -> None:
+        for param in self.qf_params:
+            param.requires_grad_(requires_grad)
 
     @staticmethod
     def _step(optimizer: optim.Optimizer, seed_losses: Tensor) -> None:

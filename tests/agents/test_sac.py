@@ -286,11 +286,12 @@ def test_compiled_update_is_two_float32_graphs(delta, monkeypatch):
 
 
 @pytest.mark.slow
-def test_compiled_update_equals_eager_inductor(monkeypatch):
+def test_compiled_update_equals_eager_inductor():
     import torch._inductor.config
 
-    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # eager's random numbers
-    check_compiled_update_equals_eager()
+    # eager's random numbers; config.patch, not monkeypatch: undoing a monkeypatch deletes the config entry
+    with torch._inductor.config.patch(fallback_random=True):
+        check_compiled_update_equals_eager()
 
 
 def check_compiled_update_equals_eager():
