@@ -155,10 +155,11 @@ class StackedSAC:
         self.qf_target_params = [
             self.params["qf_target." + k[len("qf.") :]] for k in self.params if k.startswith("qf.")
         ]
-        self.actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr)
-        self.q_optimizer = optim.AdamW(self.qf_params, lr=args.q_lr, weight_decay=args.q_weight_decay)
         self.delta = self.params["actor.era_std.era_delta.delta"]
-        self.delta_optimizer = optim.Adam([self.delta], lr=args.delta_lr) if args.delta == "auto" else None
+        adam: dict[str, Any] = {"fused": True} if self.delta.device.type == "cuda" else {}  # as sac_era.build_agent
+        self.actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr, **adam)
+        self.q_optimizer = optim.AdamW(self.qf_params, lr=args.q_lr, weight_decay=args.q_weight_decay, **adam)
+        self.delta_optimizer = optim.Adam([self.delta], lr=args.delta_lr, **adam) if args.delta == "auto" else None
         for name in OPTIMIZERS:  # the seeds' optimiser states (empty for new agents, a checkpoint's on resume)
             if getattr(self, name) is not None:
                 getattr(self, name).load_state_dict(stack_optimizer_states([getattr(a, name) for a in agents]))

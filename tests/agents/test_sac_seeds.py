@@ -21,18 +21,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "agents"))
 import sac_era
 import sac_era_seeds
 
+from era_utils.replay import ReplayBatch
 from tests.agents.test_sac import ACTION_DIM, CPU, OBS_DIM, make_batch
+from tests.conftest import requires_cuda
 
 NUM_SEEDS = 3
 NOISE_SEED = 7
 
 
-def make_agents(**options):
-    args = sac_era_seeds.Args(hidden_dim=16, batch_size=16, cuda=False, num_seeds=NUM_SEEDS, **options)
+def make_agents(device=CPU, **options):
+    args = sac_era_seeds.Args(hidden_dim=16, batch_size=16, cuda=device.type == "cuda", num_seeds=NUM_SEEDS, **options)
     agents = []
     for seed in range(NUM_SEEDS):
         torch.manual_seed(seed)
-        agents.append(sac_era.build_agent(args, OBS_DIM, ACTION_DIM, CPU))
+        agents.append(sac_era.build_agent(args, OBS_DIM, ACTION_DIM, device))
     return args, agents
 
 
@@ -47,11 +49,14 @@ def single_seed_updates(args, agents, batches, steps):
     return outs
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
 @pytest.mark.parametrize("delta", [0.0, "auto"], ids=["constant-delta", "auto-delta"])
-def test_one_stacked_update_equals_the_single_seed_updates(delta):
-    args, agents = make_agents(delta=delta)
+def test_one_stacked_update_equals_the_single_seed_updates(delta, device):
+    """On CUDA the single-seed agents use fused Adam, as the stacked one does there."""
+    device = torch.device(device)
+    args, agents = make_agents(device, delta=delta)
     stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args, randomness="same")
-    batches = [make_batch(seed) for seed in range(NUM_SEEDS)]  # a different batch per seed
+    batches = [ReplayBatch(*(field.to(device) for field in make_batch(seed))) for seed in range(NUM_SEEDS)]
     steps = 3  # the optimisers' moments carry over between steps
     singles = single_seed_updates(args, agents, batches, steps)
     torch.manual_seed(NOISE_SEED)
