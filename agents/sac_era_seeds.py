@@ -4,8 +4,10 @@ trains its five seeds at once.
 Seeds ``seed, seed+1, ..., seed+N-1`` each have their own networks, optimiser states, delta, replay buffer and
 environments; they share nothing but the process. Their parameters are stacked along a leading seed axis, and one
 update runs the single-seed losses of ``sac_era.py`` (:func:`sac_era.make_losses`, imported, not copied) for all
-seeds at once through ``torch.func``: ``vmap`` over ``functional_call`` with each seed's parameters. On small networks
-a single-seed update is dominated by the fixed cost of each kernel launch; stacked, N seeds pay it once.
+seeds at once through ``torch.func``: ``vmap`` over ``functional_call`` with each seed's parameters. Where a
+single-seed update is dominated by the fixed cost of each kernel launch (small networks, above all on a GPU), N
+stacked seeds pay it once; where the matrix products dominate (2 x 256 networks on one CPU thread), stacking saves
+little, as a batched product costs what its N products cost.
 
 Why ``torch.func`` and not ensemble layers (a Linear with a leading seed axis): the stacked path then runs exactly the
 single-seed modules and loss lines, so the two agents cannot drift apart, and each seed exports to the same
@@ -23,10 +25,17 @@ Every seed writes its own run directory, laid out as a single-seed run's (``conf
 ``agents/evaluate.py`` and the benchmark aggregation read it unchanged. ``--num-seeds 1`` is ``sac_era.py`` itself
 (this script hands the run to it), so a single seed stays today's agent bit for bit.
 
-Not (yet) stacked: ``--no-era``, batch-level ERA, ``--resume`` and ``--cudagraphs`` (each is refused with a message;
-run ``sac_era.py`` per seed for them).
+Every seed also writes its own ``checkpoint.pt`` in ``sac_era.py``'s format (atomically, its slice of the stacked
+parameters and optimiser states); ``--resume`` of the first seed's run directory continues all seeds, which must be at
+the same step. A seed whose environment fails, or whose logged losses are not finite, stops the run with a message
+naming it; the other seeds' logs are flushed and their checkpoints stay as last written.
+
+Not (yet) stacked: ``--no-era``, batch-level ERA (``sac_era_batch.py``), ``--cudagraphs`` and ``--capture-video``
+(refused with a message; run ``sac_era.py`` per seed for them).
 
     python agents/sac_era_seeds.py --env-id HalfCheetah-v5 --num-seeds 3 --seed 1     # seeds 1, 2, 3
+    python agents/sac_era_seeds.py --num-seeds 3 --run-dirs "runs/cheetah__{seed}"     # runs/cheetah__1, ...
+    python agents/sac_era_seeds.py --resume runs/cheetah__1                           # continue all three
 """
 
 from __future__ import annotations
@@ -76,8 +85,14 @@ class Args(sac_era.Args):
         super().check()
         check_at_least("--num-seeds", self.num_seeds, 1)
         if self.num_seeds == 1:
+            if self.run_dirs is not None:
+                raise ValueError("--run-dirs names the directories of several seeds: give --num-seeds > 1")
             return
-        for flag, unsupported in (("--no-era", not self.era), ("--cudagraphs", self.cudagraphs)):
+        for flag, unsupported in (
+            ("--no-era", not self.era),
+            ("--cudagraphs", self.cudagraphs),
+            ("--capture-video", self.capture_video),
+        ):
             if unsupported:
                 raise ValueError(f"{flag} is not supported with --num-seeds > 1 yet; run sac_era.py per seed")
         if self.run_dirs is not None and "{seed}" not in self.run_dirs:

@@ -168,6 +168,9 @@ def test_a_failing_seed_is_named_and_the_others_keep_their_files(tmp_path, monke
         (["--run-dirs", "fixed"], "--run-dirs"),
         (["--no-era"], "--no-era"),
         (["--num-seeds", "0"], "--num-seeds"),
+        (["--num-seeds", "1", "--run-dirs", "runs/x{seed}"], "--run-dirs"),
+        (["--capture-video"], "--capture-video"),
+        (["--resume", "nowhere"], "nowhere"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag_and_create_nothing(flags, named, tmp_path):
