@@ -303,7 +303,8 @@ def main(args: Args) -> None:
         for seed_args in seeds:
             if (Path(seed_args.log_dir) / seed_args.run_name).exists():
                 raise SystemExit(f"error: run directory {Path(seed_args.log_dir) / seed_args.run_name} already exists")
-    started = [start_run(seed_args) for seed_args in seeds]
+    # A resume's first seed is the run parse_args checked (and may hold locked): start that very one.
+    started = [start_run(args if args.resume is not None and i == 0 else s) for i, s in enumerate(seeds)]
     runs, checkpoints = [run for run, _, _ in started], [checkpoint for _, _, checkpoint in started]
     buffers = [ReplayBuffer(args.buffer_size, obs_shape, action_dim, args.num_envs, device) for _ in seeds]
     rngs = [np.random.default_rng(seed_args.seed) for seed_args in seeds]  # warm-up actions
