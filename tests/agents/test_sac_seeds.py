@@ -101,10 +101,14 @@ def test_write_to_gives_a_seed_its_own_parameters():
         torch.testing.assert_close(mine, theirs, msg=key)
 
 
-def test_seeds_act_independently():
+def test_seeds_draw_their_own_noise():
+    """Identical networks and observations in every seed: the seeds' actions still differ (vmap's randomness
+    "different"), and so do their updates."""
     args, agents = make_agents()
-    stacked = sac_era_seeds.StackedSAC(agents, args)
-    obs = torch.zeros(NUM_SEEDS, 4, OBS_DIM)  # the same observations for every seed
+    stacked = sac_era_seeds.StackedSAC([copy.deepcopy(agents[0]) for _ in range(NUM_SEEDS)], args)
+    out = stacked.update(sac_era_seeds.stack_batches([make_batch(0)] * NUM_SEEDS))
+    assert not torch.equal(out["losses/qf_loss"][0], out["losses/qf_loss"][1])
+    obs = torch.zeros(NUM_SEEDS, 4, OBS_DIM)
     actions = stacked.sample_actions(obs)
     assert actions.shape == (NUM_SEEDS, 4, ACTION_DIM)
     assert not torch.equal(actions[0], actions[1])
@@ -139,3 +143,26 @@ def test_compiled_stacked_update_runs_with_inductor():
     out = stacked.update(sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)]))
     assert all(torch.isfinite(value).all() for value in out.values())
     assert all(torch.isfinite(value).all() for value in stacked.params.values())
+
+
+def test_seed_checkpoints_restack_to_the_same_training_state():
+    """What --resume does: each seed's slice (parameters and optimiser states, as sac_era.py checkpoints them) stacked
+    again continues exactly as the original stacked agent."""
+    args, agents = make_agents(delta="auto")
+    stacked = sac_era_seeds.StackedSAC(agents, args, randomness="same")
+    data = sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)])
+    for _ in range(2):
+        stacked.update(data)
+    _, fresh = make_agents(delta="auto")
+    for index, agent in enumerate(fresh):
+        stacked.write_to(agent, index)
+        agent.load_state_dict(copy.deepcopy(agent.state_dict()))  # through a checkpoint's dict
+    restacked = sac_era_seeds.StackedSAC(fresh, args, randomness="same")
+    torch.manual_seed(NOISE_SEED)
+    expected = stacked.update(data)
+    torch.manual_seed(NOISE_SEED)
+    got = restacked.update(data)
+    for name, value in expected.items():
+        torch.testing.assert_close(got[name], value, rtol=0, atol=0, msg=name)
+    for name, value in stacked.params.items():
+        torch.testing.assert_close(restacked.params[name], value, rtol=0, atol=0, msg=name)
