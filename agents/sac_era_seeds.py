@@ -88,8 +88,11 @@ class Args(sac_era.Args):
             if self.run_dirs is not None:
                 raise ValueError("--run-dirs names the directories of several seeds: give --num-seeds > 1")
             return
+        if not self.era:  # Normal.rsample draws its noise in place into a new tensor: vmap cannot make it per seed
+            raise ValueError(
+                "--no-era is not supported with --num-seeds > 1 (its tanh-Gaussian cannot sample under vmap)"
+            )
         for flag, unsupported in (
-            ("--no-era", not self.era),
             ("--cudagraphs", self.cudagraphs),
             ("--capture-video", self.capture_video),
         ):
