@@ -304,17 +304,14 @@ def build_agent(args: Args, obs_dim: int, action_dim: int, device: torch.device)
     return agent
 
 
-# ============================================================================================== ALGORITHM: update
-def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, Tensor]]:
-    """One gradient step in the released order: critics, Polyak averaging, actor on the updated critics, then delta
-    (ERA with --delta auto) or the temperature alpha (--no-era).
+# ============================================================================================== ALGORITHM: losses
+def make_losses(actor: Actor, qf: Critics, qf_target: Critics, args: Args) -> tuple[Callable, Callable]:
+    """The critic and the actor loss of one seed, on the networks given (``sac_era_seeds.py`` calls them with each
+    seed's parameters swapped in, through ``torch.func.functional_call``).
 
-    :return: ``update(batch) -> {name: tensor}``: detached 0-d losses, and the policy's ``mean`` / ``log_std`` (and
-        ``entropy`` per state where the update computed it) on the batch, for :func:`log_values`. Nothing in it waits
-        for the host.
+    :return: ``critic_loss(data, alpha) -> (loss, mean Q1, mean Q2)`` and ``actor_loss(data, alpha) -> (loss, out)``
+        (``alpha``: ``None`` with ERA, SAC's temperature with --no-era).
     """
-    actor, qf, qf_target = agent.actor, agent.qf, agent.qf_target
-    qf_params, qf_target_params = list(qf.parameters()), list(qf_target.parameters())
 
     def critic_loss(data: ReplayBatch, alpha: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         with torch.no_grad():
@@ -342,6 +339,22 @@ def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, T
             loss = (alpha * log_prob - min_q).mean()
             out["entropy"] = -log_prob.detach()  # SAC's one-sample estimate, for alpha's step
         return loss, out
+
+    return critic_loss, actor_loss
+
+
+# ============================================================================================== ALGORITHM: update
+def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, Tensor]]:
+    """One gradient step in the released order: critics, Polyak averaging, actor on the updated critics, then delta
+    (ERA with --delta auto) or the temperature alpha (--no-era).
+
+    :return: ``update(batch) -> {name: tensor}``: detached 0-d losses, and the policy's ``mean`` / ``log_std`` (and
+        ``entropy`` per state where the update computed it) on the batch, for :func:`log_values`. Nothing in it waits
+        for the host.
+    """
+    actor, qf, qf_target = agent.actor, agent.qf, agent.qf_target
+    qf_params, qf_target_params = list(qf.parameters()), list(qf_target.parameters())
+    critic_loss, actor_loss = make_losses(actor, qf, qf_target, args)
 
     # Speed, applied to the plain functions above (LeanRL's recipe): --compile compiles each loss, forward and backward,
     # to one graph; --cudagraphs captures the whole update below, optimiser steps included, in one CUDA graph.

@@ -25,6 +25,7 @@ per completed run), ``entropy.csv``, ``paper.csv``, ``summary.md`` (provenance, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -101,11 +102,16 @@ class Args:
     """coverage of the confidence intervals"""
     python: str = sys.executable
     """interpreter that runs the agents"""
+    seeds_per_process: int = 1
+    """train up to this many consecutive seeds of a task and algorithm in one process, where the algorithm's agent can
+    (``Algorithm.seeds_agent``) and the suite allows it; every seed keeps its own job and run directory"""
 
     def check(self) -> None:
         """Reject settings that cannot work, naming the flag."""
         if self.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {self.jobs}")
+        if self.seeds_per_process < 1:
+            raise ValueError(f"--seeds-per-process must be >= 1, got {self.seeds_per_process}")
         if self.threads_per_job is not None and self.threads_per_job < 1:
             raise ValueError(f"--threads-per-job must be >= 1, got {self.threads_per_job}")
         if self.job_timeout_s is not None and self.job_timeout_s <= 0:
@@ -347,19 +353,63 @@ def job_environment(threads_per_job: int) -> dict[str, str]:
     return env
 
 
-def run_jobs(jobs: Sequence[Job], runner: Runner, backend: Backend, console: Console) -> list[JobResult]:
+def group_seeds(prepared: Sequence[tuple[Job, Launch]], seeds_per_process: int) -> list[list[int]]:
+    """Which prepared jobs share a process: up to ``seeds_per_process`` consecutive seeds of one task and algorithm
+    whose agent has a ``seeds_agent``, all started afresh or all resumed. The shared launch (the first job's, with the
+    seeds agent's command) is recorded in every job's ``job.json``; its ``stdout.log`` is the first job's.
+
+    :return: lists of indices into ``prepared``, in the order of their first job.
+    """
+    cells: dict[tuple, list[int]] = {}
+    for index, (job, launch) in enumerate(prepared):
+        can_share = seeds_per_process > 1 and job.algorithm.seeds_agent is not None
+        key = (job.group.name, job.algorithm, job.task, launch.append_log) if can_share else (index,)
+        cells.setdefault(key, []).append(index)
+    processes: list[list[int]] = []
+    for indices in cells.values():
+        cell: list[list[int]] = []
+        for index in sorted(indices, key=lambda index: prepared[index][0].seed):
+            seed = prepared[index][0].seed
+            if cell and len(cell[-1]) < seeds_per_process and prepared[cell[-1][-1]][0].seed == seed - 1:
+                cell[-1].append(index)
+            else:
+                cell.append([index])
+        processes += cell
+    return sorted(processes, key=lambda process: process[0])
+
+
+def shared_launch(prepared: Sequence[tuple[Job, Launch]], process: Sequence[int], python: str) -> Launch:
+    """The launch of several seeds' jobs in one process; every job's ``job.json`` records its command."""
+    first, launch = prepared[process[0]]
+    if len(process) == 1:
+        return launch
+    command = first.seeds_command(python, len(process), resume=launch.append_log)
+    for index in process:
+        job, own = prepared[index]
+        own.metadata.update(command=shlex.join(command), seeds_process=[prepared[i][0].seed for i in process])
+        job.job_dir.mkdir(parents=True, exist_ok=True)
+        (job.job_dir / JOB_FILE).write_text(json.dumps(own.metadata, indent=2))
+    return dataclasses.replace(launch, command=tuple(command))
+
+
+def run_jobs(
+    jobs: Sequence[Job], runner: Runner, backend: Backend, console: Console, seeds_per_process: int = 1
+) -> list[JobResult]:
     """Run ``jobs`` on ``backend``, showing progress; Ctrl-C stops everything (runs stay partial and resume)."""
     prepared = [(job, launch) for job in jobs if (launch := runner.prepare(job, console)) is not None]
+    processes = group_seeds(prepared, seeds_per_process)
     results = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as progress:
             bar = progress.add_task("jobs finished", total=len(prepared))
-            for index, outcome in backend.run([launch for _, launch in prepared]):
-                result = runner.finish(*prepared[index], outcome)
-                results.append(result)
-                progress.console.print(_describe(result))
-                progress.advance(bar)
+            launches = [shared_launch(prepared, process, runner.python) for process in processes]
+            for index, outcome in backend.run(launches):
+                for job_index in processes[index]:  # every seed of the process ends with it
+                    result = runner.finish(*prepared[job_index], outcome)
+                    results.append(result)
+                    progress.console.print(_describe(result))
+                    progress.advance(bar)
     except KeyboardInterrupt:
         console.print("[bold red]Interrupted[/]: stopping running jobs; rerun the same command to resume.")
         backend.stop()
@@ -450,7 +500,8 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
             args.python, job_environment(threads), args.job_timeout_s, threads, hardware_description(), commit
         )
         start = time.monotonic()
-        results = run_jobs(pending, runner, make_backend(args), console)
+        seeds_per_process = suite.seeds_per_process or args.seeds_per_process
+        results = run_jobs(pending, runner, make_backend(args), console, seeds_per_process)
         wall_time_s = time.monotonic() - start
         report_results(suite, jobs, results_dir, args, command, commit, wall_time_s)
     failed = [result for result in results if result.problem is not None]

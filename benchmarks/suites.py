@@ -37,11 +37,15 @@ class Algorithm:
     :param label: e.g. ``"PPO-ERA"``.
     :param command: program and algorithm-specific arguments; ``{python}`` is replaced by the interpreter.
     :param cuda: pass ``--cuda`` (else ``--no-cuda``).
+    :param seeds_agent: a script that trains consecutive seeds in one process and otherwise takes the same flags
+        (``--num-seeds N --run-dirs TEMPLATE`` instead of ``--log-dir``/``--run-name``; ``agents/sac_era_seeds.py``):
+        it replaces the command's script (its second part) when the runner groups seeds. None: one process per seed.
     """
 
     label: str
     command: tuple[str, ...]
     cuda: bool = False
+    seeds_agent: str | None = None
 
     @property
     def slug(self) -> str:
@@ -73,6 +77,9 @@ class Suite:
     name: str
     description: str
     groups: tuple[Group, ...]
+    seeds_per_process: int | None = None
+    """seeds of a job trained in one process where the algorithm has a ``seeds_agent``: None leaves it to the
+    runner's ``--seeds-per-process``; 1 keeps one process per seed (e.g. where runs are timed)"""
 
     def jobs(self, out_dir: Path) -> list[Job]:
         """All runs of the suite, seed-major so that an interrupted suite has covered every cell evenly."""
@@ -84,6 +91,11 @@ class Suite:
             for seed in group.seeds
         ]
         return sorted(jobs, key=lambda job: job.seed)
+
+
+def job_name(algorithm: Algorithm, task: str, seed: int | str) -> str:
+    """A job's directory name (``seed`` may be the ``{seed}`` of a template)."""
+    return f"{algorithm.slug}__{slugify(task)}__s{seed}"
 
 
 AGENT_RUN_NAME = "run"
@@ -106,7 +118,7 @@ class Job:
 
     @property
     def run_name(self) -> str:
-        return f"{self.algorithm.slug}__{slugify(self.task)}__s{self.seed}"
+        return job_name(self.algorithm, self.task, self.seed)
 
     @property
     def job_dir(self) -> Path:
@@ -129,18 +141,30 @@ class Job:
         :param job_dir: written as ``--log-dir``; None means this job's directory.
         """
         program = [python if part == PYTHON_PLACEHOLDER else part for part in self.algorithm.command]
+        run_dir = ("--log-dir", str(self.job_dir) if job_dir is None else job_dir, "--run-name", AGENT_RUN_NAME)
+        return [*program, *self._contract(self.seed, run_dir)]
+
+    def _contract(self, seed: int, run_dir: tuple[str, ...]) -> list[str]:
         return [
-            *program,
             *("--env-id", self.task),
-            *("--seed", str(self.seed)),
+            *("--seed", str(seed)),
             *("--total-timesteps", str(self.group.total_timesteps)),
-            *("--log-dir", str(self.job_dir) if job_dir is None else job_dir),
-            *("--run-name", AGENT_RUN_NAME),
+            *run_dir,
             *("--eval-every", str(self.group.eval_every)),
             *("--eval-episodes", str(self.group.eval_episodes)),
             "--cuda" if self.algorithm.cuda else "--no-cuda",
             "--no-progress",
         ]
+
+    def seeds_command(self, python: str, num_seeds: int, resume: bool) -> list[str]:
+        """The command that trains this job and the next ``num_seeds - 1`` seeds' jobs of its cell in one process
+        (the algorithm's ``seeds_agent``), every seed in its own job's run directory; with ``resume``, continuing
+        them from their checkpoints."""
+        program = [python if part == PYTHON_PLACEHOLDER else part for part in self.algorithm.command]
+        program[1] = self.algorithm.seeds_agent
+        run_dirs = self.log_dir / job_name(self.algorithm, self.task, "{seed}") / AGENT_RUN_NAME
+        command = [*program, *self._contract(self.seed, ("--num-seeds", str(num_seeds), "--run-dirs", str(run_dirs)))]
+        return [*command, "--resume", str(self.run_dir)] if resume else command
 
     def signature(self) -> list[str]:
         """What makes a finished run count for this job: the command, independent of interpreter and location."""
@@ -165,7 +189,9 @@ def _three_seed_group(
 PPO = Algorithm("PPO", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--no-era"))
 PPO_ERA = Algorithm("PPO-ERA", (PYTHON_PLACEHOLDER, "agents/ppo_era.py"))
 SAC = Algorithm("SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era"), cuda=True)
-SAC_ERA = Algorithm("SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py"), cuda=True)
+SAC_ERA = Algorithm(
+    "SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py"), cuda=True, seeds_agent="agents/sac_era_seeds.py"
+)
 # Stock SB3 SAC (MlpPolicy, automatic temperature) sized like our agents: 2x512 ELU networks, batch 256, 5000 warm-up
 # steps, 2 gradient steps per environment step. A peer with the same capacity and update ratio, not a tuned SB3-zoo
 # configuration (SB3's critics have no LayerNorm).
@@ -227,7 +253,9 @@ CPU_SAC_LEARNING_STARTS = 2_000
 # released 5000 steps so that a 20k-step run spends 90% of it learning.
 _CPU_SAC_FLAGS = ("--hidden-dim", "256", "--updates-per-step", "1", "--learning-starts", str(CPU_SAC_LEARNING_STARTS))
 CPU_SAC = Algorithm("SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era", *_CPU_SAC_FLAGS))
-CPU_SAC_ERA = Algorithm("SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py", *_CPU_SAC_FLAGS))
+CPU_SAC_ERA = Algorithm(
+    "SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py", *_CPU_SAC_FLAGS), seeds_agent="agents/sac_era_seeds.py"
+)
 
 CPU = Suite(
     name="cpu",

@@ -1,0 +1,168 @@
+"""sac_era_seeds.py: N seeds stacked in one process are N independent single-seed agents.
+
+The stacked update runs sac_era.py's losses under ``vmap``; here it is compared with N single-seed updates of
+``sac_era.make_update`` from the same initial parameters, on the same batches, drawing the same noise.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "agents"))
+import sac_era
+import sac_era_seeds
+
+from era_utils.replay import ReplayBatch
+from tests.agents.test_sac import ACTION_DIM, CPU, OBS_DIM, make_batch
+from tests.conftest import requires_cuda
+
+NUM_SEEDS = 3
+NOISE_SEED = 7
+
+
+def make_agents(device=CPU, **options):
+    args = sac_era_seeds.Args(hidden_dim=16, batch_size=16, cuda=device.type == "cuda", num_seeds=NUM_SEEDS, **options)
+    agents = []
+    for seed in range(NUM_SEEDS):
+        torch.manual_seed(seed)
+        agents.append(sac_era.build_agent(args, OBS_DIM, ACTION_DIM, device))
+    return args, agents
+
+
+def single_seed_updates(args, agents, batches, steps):
+    """Each agent updated alone by sac_era.make_update, the noise stream restarted for each seed (as vmap's
+    randomness="same" draws one stream for all seeds)."""
+    outs = []
+    for agent, batch in zip(agents, batches, strict=True):
+        update = sac_era.make_update(agent, args)
+        torch.manual_seed(NOISE_SEED)
+        outs.append([update(batch) for _ in range(steps)])
+    return outs
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+@pytest.mark.parametrize("delta", [0.0, "auto"], ids=["constant-delta", "auto-delta"])
+def test_one_stacked_update_equals_the_single_seed_updates(delta, device):
+    """On CUDA the single-seed agents use fused Adam, as the stacked one does there."""
+    device = torch.device(device)
+    args, agents = make_agents(device, delta=delta)
+    stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args, randomness="same")
+    batches = [ReplayBatch(*(field.to(device) for field in make_batch(seed))) for seed in range(NUM_SEEDS)]
+    steps = 3  # the optimisers' moments carry over between steps
+    singles = single_seed_updates(args, agents, batches, steps)
+    torch.manual_seed(NOISE_SEED)
+    stacked_outs = [stacked.update(sac_era_seeds.stack_batches(batches)) for _ in range(steps)]
+
+    for step in range(steps):
+        for name, value in stacked_outs[step].items():
+            assert value.shape[0] == NUM_SEEDS, name  # one value per seed: nothing averaged across seeds
+            for i in range(NUM_SEEDS):
+                torch.testing.assert_close(value[i], singles[i][step][name], msg=f"{name}, seed {i}, step {step}")
+    for i, agent in enumerate(agents):  # parameters (delta and target critics included) after the optimiser steps
+        for name in ("actor", "qf", "qf_target"):
+            for key, param in getattr(agent, name).state_dict().items():
+                torch.testing.assert_close(stacked.params[f"{name}.{key}"][i], param, msg=f"{name}.{key}, seed {i}")
+    if delta == "auto":
+        assert stacked.delta.grad is not None and stacked.delta.shape == (NUM_SEEDS,)
+
+
+def test_gradients_are_each_seeds_own():
+    args, agents = make_agents()
+    stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args, randomness="same")
+    batches = [make_batch(seed) for seed in range(NUM_SEEDS)]
+    torch.manual_seed(NOISE_SEED)
+    qf_loss, _, _ = stacked.losses("critic", sac_era_seeds.stack_batches(batches))
+    qf_loss.sum().backward()
+    for i, (agent, batch) in enumerate(zip(agents, batches, strict=True)):
+        critic_loss, _ = sac_era.make_losses(agent.actor, agent.qf, agent.qf_target, args)
+        torch.manual_seed(NOISE_SEED)
+        critic_loss(batch, None)[0].backward()
+        for key, param in agent.qf.named_parameters():
+            torch.testing.assert_close(stacked.params[f"qf.{key}"].grad[i], param.grad, msg=f"qf.{key}, seed {i}")
+
+
+def test_write_to_gives_a_seed_its_own_parameters():
+    args, agents = make_agents()
+    stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args)
+    _, other = make_agents()
+    stacked.write_to(other[0], 2)
+    for (key, mine), theirs in zip(
+        other[0].actor.state_dict().items(), agents[2].actor.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(mine, theirs, msg=key)
+
+
+def test_seeds_draw_their_own_noise():
+    """Identical networks and observations in every seed: the seeds' actions still differ (vmap's randomness
+    "different"), and so do their updates."""
+    args, agents = make_agents()
+    stacked = sac_era_seeds.StackedSAC([copy.deepcopy(agents[0]) for _ in range(NUM_SEEDS)], args)
+    out = stacked.update(sac_era_seeds.stack_batches([make_batch(0)] * NUM_SEEDS))
+    assert not torch.equal(out["losses/qf_loss"][0], out["losses/qf_loss"][1])
+    obs = torch.zeros(NUM_SEEDS, 4, OBS_DIM)
+    actions = stacked.sample_actions(obs)
+    assert actions.shape == (NUM_SEEDS, 4, ACTION_DIM)
+    assert not torch.equal(actions[0], actions[1])
+
+
+def test_compiled_stacked_update_equals_eager(monkeypatch):
+    """--compile: each vmapped loss traces to one graph (fullgraph), and the update is eager's (the ``aot_eager``
+    backend: graph capture and AOT autograd without Inductor's minutes of code generation on a small CPU)."""
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    torch._dynamo.reset()
+    args, agents = make_agents(delta="auto", compile=True)
+    eager = sac_era_seeds.StackedSAC(copy.deepcopy(agents), dataclasses.replace(args, compile=False), "same")
+    compiled = sac_era_seeds.StackedSAC(agents, args, "same")
+    data = sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)])
+    for step in range(2):
+        torch.manual_seed(step)
+        expected = eager.update(data)
+        torch.manual_seed(step)
+        got = compiled.update(data)
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], atol=1e-5, rtol=1e-4, msg=name)
+    for name, value in eager.params.items():
+        torch.testing.assert_close(compiled.params[name], value, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.slow
+def test_compiled_stacked_update_runs_with_inductor():
+    """The default backend (Inductor's code generation) compiles the vmapped losses and their backward."""
+    torch._dynamo.reset()
+    args, agents = make_agents(delta="auto", compile=True)
+    stacked = sac_era_seeds.StackedSAC(agents, args)
+    out = stacked.update(sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)]))
+    assert all(torch.isfinite(value).all() for value in out.values())
+    assert all(torch.isfinite(value).all() for value in stacked.params.values())
+
+
+def test_seed_checkpoints_restack_to_the_same_training_state():
+    """What --resume does: each seed's slice (parameters and optimiser states, as sac_era.py checkpoints them) stacked
+    again continues exactly as the original stacked agent."""
+    args, agents = make_agents(delta="auto")
+    stacked = sac_era_seeds.StackedSAC(agents, args, randomness="same")
+    data = sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)])
+    for _ in range(2):
+        stacked.update(data)
+    _, fresh = make_agents(delta="auto")
+    for index, agent in enumerate(fresh):
+        stacked.write_to(agent, index)
+        agent.load_state_dict(copy.deepcopy(agent.state_dict()))  # through a checkpoint's dict
+    restacked = sac_era_seeds.StackedSAC(fresh, args, randomness="same")
+    torch.manual_seed(NOISE_SEED)
+    expected = stacked.update(data)
+    torch.manual_seed(NOISE_SEED)
+    got = restacked.update(data)
+    for name, value in expected.items():
+        torch.testing.assert_close(got[name], value, rtol=0, atol=0, msg=name)
+    for name, value in stacked.params.items():
+        torch.testing.assert_close(restacked.params[name], value, rtol=0, atol=0, msg=name)

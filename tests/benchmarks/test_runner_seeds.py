@@ -1,0 +1,72 @@
+"""The runner trains consecutive seeds of a task and algorithm in one process (``--seeds-per-process``) where the
+algorithm has a seeds agent, with every seed's job directory, result and resume as with one process per seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.learning import is_complete
+from benchmarks.suites import Algorithm, Suite
+from tests.benchmarks import test_runner
+from tests.benchmarks.test_runner import FAKE_AGENT, _fake_suite, _jobs, _run, _started
+
+calls = test_runner.calls  # the fixture: the file the fake agents append their starts to
+
+FAKE_SEEDS_AGENT = Path(__file__).with_name("fake_seeds_agent.py")
+
+
+def _seeds_suite(seeds_per_process: int | None = None, seeds: tuple[int, ...] = (0, 1, 2)) -> Suite:
+    """Fake (one process per seed) and Fake-ERA (with a seeds agent)."""
+    suite = _fake_suite(seeds=seeds)
+    group = suite.groups[0]
+    era = Algorithm("Fake-ERA", ("{python}", str(FAKE_AGENT)), seeds_agent=str(FAKE_SEEDS_AGENT))
+    group = dataclasses.replace(group, algorithms=(group.algorithms[0], era))
+    return dataclasses.replace(suite, groups=(group,), seeds_per_process=seeds_per_process)
+
+
+def test_seeds_share_a_process_with_the_same_results(tmp_path, calls):
+    suite = _seeds_suite()
+    code, _ = _run(tmp_path, suite, seeds_per_process=2)
+    assert code == 0
+    started = _started(calls)
+    # Fake-ERA: seeds 0 and 1 in one process, seed 2 alone (no seed 3 to share with); Fake: one process per seed.
+    assert started.count("process 0 1") == 1 and not any(line.startswith("process 2") for line in started)
+    jobs = _jobs(tmp_path, suite)
+    assert sorted(line for line in started if not line.startswith("process")) == sorted(jobs)
+    assert all(is_complete(job) for job in jobs.values())
+    shared = json.loads((jobs["fake-era__toy-v0__s1"].job_dir / "job.json").read_text())
+    assert shared["seeds_process"] == [0, 1] and "--num-seeds 2" in shared["command"]
+    assert "--run-dirs" in shared["command"] and "fake-era__toy-v0__s{seed}/run" in shared["command"]
+    runs = pd.read_csv(tmp_path / "results" / "runs.csv")
+    assert sorted(runs["final_score"]) == [100.0, 101.0, 102.0, 150.0, 151.0, 152.0]
+
+    code, output = _run(tmp_path, suite, seeds_per_process=2)  # the shared runs count as done: nothing reruns
+    assert code == 0 and "6 of 6 jobs already done" in output
+
+
+def test_an_interrupted_shared_process_resumes_every_seed(tmp_path, calls, monkeypatch):
+    suite = _seeds_suite(seeds=(0, 1))
+    monkeypatch.setenv("FAKE_AGENT_STOP", "fake-era__toy-v0__s1:500")
+    code, output = _run(tmp_path, suite, seeds_per_process=2)
+    assert code == 1 and "exit code 3" in output
+    monkeypatch.delenv("FAKE_AGENT_STOP")
+    code, _ = _run(tmp_path, suite, seeds_per_process=2)
+    assert code == 0
+    assert _started(calls).count("process 0 1") == 2  # started once, resumed once, together
+    jobs = _jobs(tmp_path, suite)
+    assert "fake-era__toy-v0__s1 --resume" in _started(calls)
+    for seed in (0, 1):
+        job = jobs[f"fake-era__toy-v0__s{seed}"]
+        attempts = json.loads((job.job_dir / "job.json").read_text())["attempts"]
+        assert [(a["kind"], a["outcome"]) for a in attempts] == [("fresh", "exit code 3"), ("resume", "complete")]
+        assert list(pd.read_csv(job.run_dir / "evaluations.csv")["global_step"]) == [250, 500, 750, 1000]
+    assert all(is_complete(job) for job in jobs.values())
+
+
+def test_a_suite_can_keep_one_process_per_seed(tmp_path, calls):
+    code, _ = _run(tmp_path, _seeds_suite(seeds_per_process=1), seeds_per_process=3)
+    assert code == 0 and not any(line.startswith("process") for line in _started(calls))
