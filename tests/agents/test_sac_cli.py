@@ -26,6 +26,12 @@ TINY = ["--learning-starts", "100", "--hidden-dim", "32", "--batch-size", "32", 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+def evaluate_run(run_dir: Path) -> subprocess.CompletedProcess:
+    """``agents/evaluate.py RUN --episodes 2`` on a finished run."""
+    argv = [sys.executable, str(AGENTS / "evaluate.py"), str(run_dir), "--episodes", "2"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=ENV)
+
+
 def command(script: str, tmp_path: Path, run_name: str, *extra: str, env_id: str = "Pendulum-v1") -> list[str]:
     cmd = [sys.executable, str(AGENTS / script), "--env-id", env_id, "--seed", "3", "--no-cuda", "--no-progress"]
     return [*cmd, "--log-dir", str(tmp_path), "--run-name", run_name, "--eval-episodes", "2", *TINY, *extra]
@@ -75,13 +81,7 @@ def test_auto_delta_policy_file_loads_in_sb3_and_evaluate(tmp_path):
     assert era_delta.learnable and era_delta.target_entropy_per_dim == 0.25
     actions, _ = policy.predict(np.zeros((4, 3), dtype=np.float32), deterministic=True)
     assert actions.shape == (4, 1) and np.all(np.abs(actions) <= 2.0)
-    result = subprocess.run(
-        [sys.executable, str(AGENTS / "evaluate.py"), str(run_dir), "--episodes", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=ENV,
-    )
+    result = evaluate_run(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ERASACPolicy trained 300 steps on Pendulum-v1" in result.stdout
 

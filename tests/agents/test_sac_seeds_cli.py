@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from tests.agents.tensorboard_logs import tensorboard_tags
-from tests.agents.test_sac_cli import AGENTS, ENV, command, run_agent
+from tests.agents.test_sac_cli import AGENTS, ENV, command, evaluate_run, run_agent
 
 pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
 
@@ -62,13 +62,7 @@ def test_every_seed_writes_a_single_seed_run_directory(tmp_path):
         assert checkpoint.keys() == reference.keys() and checkpoint["agent"].keys() == reference["agent"].keys()
         policy = ERASACPolicy.load(str(run_dir / "policy.pt"), device="cpu")
         assert policy.actor.era_std.era_delta.learnable
-        result = subprocess.run(
-            [sys.executable, str(AGENTS / "evaluate.py"), str(run_dir), "--episodes", "2"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=ENV,
-        )
+        result = evaluate_run(run_dir)
         assert result.returncode == 0 and "trained 300 steps on Pendulum-v1" in result.stdout, result.stderr[-3000:]
     # the seeds learn apart: their own environments, warm-up actions and networks
     first, second = (pd.read_csv(run_dir / "episodes.csv")["episodic_return"] for run_dir in run_dirs)
