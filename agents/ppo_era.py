@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -314,6 +315,33 @@ def ppo_loss(
     return loss, entropy, stats
 
 
+def make_update(
+    agent: Agent,
+    args: Args,
+    optimizer: optim.Optimizer,
+    delta_optimizer: optim.Optimizer | None = None,
+    loss_fn: Callable[..., tuple[Tensor, Tensor | None, dict[str, Tensor]]] = ppo_loss,
+) -> Callable[..., dict[str, Tensor]]:
+    """``update(*minibatch)``: one gradient step on a minibatch (gradients clipped to ``--max-grad-norm`` over the
+    optimiser's parameters), then one delta step with ``--delta auto``; no host synchronisation.
+
+    :param loss_fn: :func:`ppo_loss`, or its compiled version (``--compile``).
+    """
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+
+    def update(*minibatch: Tensor) -> dict[str, Tensor]:
+        loss, entropy, stats = loss_fn(agent, args, *minibatch)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+        optimizer.step()
+        if args.era and delta_optimizer is not None:  # ERA | --no-era: delta rises while H < H0 (method §4)
+            stats["losses/delta_loss"] = agent.era_std.era_delta.update(entropy, delta_optimizer)
+        return stats
+
+    return update
+
+
 @torch.no_grad()
 def log_values(agent: Agent, stats: dict[str, Tensor]) -> dict[str, Tensor]:
     """The policy's std and entropies on the minibatch behind ``stats`` (its ``mean``/``log_std`` are popped), for a
@@ -424,16 +452,7 @@ def main(args: Args) -> None:
             "rng": capture_rng_state(),
         }
 
-    def update(*minibatch: Tensor) -> dict[str, Tensor]:
-        """One gradient step on a minibatch (and one delta step with --delta auto); no host synchronisation."""
-        loss, entropy, stats = loss_fn(agent, args, *minibatch)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, args.max_grad_norm)
-        optimizer.step()
-        if args.era and delta_optimizer is not None:  # ERA | --no-era: delta rises while H < H0 (method §4)
-            stats["losses/delta_loss"] = agent.era_std.era_delta.update(entropy, delta_optimizer)
-        return stats
+    update = make_update(agent, args, optimizer, delta_optimizer, loss_fn)
 
     # ------------------------------------------------------------------------------------- ALGORITHM: the loop
     eval_every = args.eval_every or num_iterations * batch_size

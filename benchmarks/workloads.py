@@ -4,8 +4,9 @@ and of each SB3 algorithm, ERA and its twin.
 This module is the benchmarks' one in-process coupling to the agents' internals (everything else runs them by their
 command lines). It relies on ``agents/sac_era.py``: ``Args``, ``build_agent(args, obs_dim, action_dim, device)``,
 ``make_update(agent, args)`` and acting as ``actor(obs)[0].sample()``; on ``agents/ppo_era.py``:
-``Args``, ``Agent(obs_dim, low, high, args)`` with ``action_distribution``, ``get_value``, ``env_action``, and
-``ppo_loss``; and on ``benchmarks/sb3_agent.py``'s ``Args`` and ``build_model``.
+``Args``, ``Agent(obs_dim, low, high, args)`` with ``action_distribution``, ``get_value``, ``env_action``,
+``ppo_loss`` and ``make_update(agent, args, optimizer, loss_fn=...)``; and on ``benchmarks/sb3_agent.py``'s
+``Args`` and ``build_model``.
 
 Every unit is built as ``unit(compile_fn) -> call``: ``compile_fn`` is applied to exactly what the agent's
 ``--compile`` compiles (SAC: the whole update; PPO: the minibatch loss), or to the acting step / SB3's ``train``, and
@@ -109,8 +110,8 @@ def sac_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, 
 
 
 def ppo_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, Unit]:
-    """``agents/ppo_era.py``: one minibatch step (``ppo_loss``, which ``--compile`` compiles, then backward, gradient
-    clipping and Adam, as the update in its ``main``) and one rollout step (sample, log-prob, value, env action)."""
+    """``agents/ppo_era.py``: one minibatch step (its ``make_update`` around ``ppo_loss``, which ``--compile``
+    compiles: loss, backward, gradient clipping, Adam) and one rollout step (sample, log-prob, value, env action)."""
     ppo_era = load_agent("ppo_era")
     args = ppo_era.Args(era=era, hidden_dim=sizes.ppo_hidden_dim, cuda=device.type == "cuda")
     low, high = -np.ones(sizes.action_dim, np.float32), np.ones(sizes.action_dim, np.float32)
@@ -123,20 +124,11 @@ def ppo_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, 
         agent = build()
         params = [p for p in agent.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=args.learning_rate, eps=1e-5)
-        loss_fn = compile_fn(ppo_era.ppo_loss)
+        step = ppo_era.make_update(agent, args, optimizer, loss_fn=compile_fn(ppo_era.ppo_loss))
         batch = random_batch(sizes.obs_dim, sizes.action_dim, sizes.ppo_minibatch_size, device, seed=0)
         minibatch = (batch.observations, batch.actions.clamp(-0.99, 0.99), torch.zeros_like(batch.rewards[:, 0]),
                      batch.rewards[:, 0], batch.rewards[:, 0], torch.zeros_like(batch.rewards[:, 0]))  # fmt: skip
-
-        def step() -> dict[str, torch.Tensor]:
-            loss, _, stats = loss_fn(agent, args, *minibatch)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, args.max_grad_norm)
-            optimizer.step()
-            return stats
-
-        return step
+        return functools.partial(step, *minibatch)
 
     def act(compile_fn: CompileFn) -> Callable[[], Any]:
         agent = build().eval()
