@@ -64,7 +64,7 @@ from era_utils.run_files import CHECKPOINT_FILE
 DONE_FILE = "DONE"
 SET_ASIDE_FILE = "SET_ASIDE"
 
-SuiteName = Literal["quick", "cpu", "ablation", "gpu", "paper"]
+SuiteName = Literal["quick", "cpu", "ablation", "gpu", "cpu-long", "paper"]
 """The keys of :data:`benchmarks.suites.SUITES` (a Literal, so that ``--help`` lists them)."""
 
 
@@ -75,7 +75,7 @@ class Args:
     suite: SuiteName = "quick"
     """which suite to run (defined in benchmarks/suites.py)"""
     out_dir: Path | None = None
-    """directory of the run directories; None means benchmarks/runs/<suite>"""
+    """directory of the run directories; None means the suite's own (benchmarks/runs/<suite> unless it says)"""
     results_dir: Path | None = None
     """where runs.csv, summary.md, curves.png and summary.png go; None means benchmarks/results/<suite>"""
     jobs: int = os.cpu_count() or 1
@@ -479,7 +479,7 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
     """Run the suite's unfinished jobs (unless ``aggregate_only``), then aggregate; 1 if any job failed, else 0."""
     args.check()
     console = console or Console()
-    out_dir = args.out_dir or REPO_ROOT / "benchmarks" / "runs" / suite.name
+    out_dir = args.out_dir or REPO_ROOT / (suite.runs_dir or f"benchmarks/runs/{suite.name}")
     results_dir = args.results_dir or REPO_ROOT / "benchmarks" / "results" / suite.name
     jobs = suite.jobs(out_dir.resolve())
     if args.dry_run:

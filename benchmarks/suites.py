@@ -80,6 +80,11 @@ class Suite:
     seeds_per_process: int | None = None
     """seeds of a job trained in one process where the algorithm has a ``seeds_agent``: None leaves it to the
     runner's ``--seeds-per-process``; 1 keeps one process per seed (e.g. where runs are timed)"""
+    runs_dir: str | None = None
+    """the runner's default ``--out-dir``, relative to the repository root; None means ``benchmarks/runs/<name>``.
+    Suites too long for one sitting keep their runs under ``benchmarks/results/<name>/runs``: a finished run's small
+    files (``job.json``, ``DONE``, ``stdout.log``, ``config.json`` and the CSV logs) are committed there, its
+    checkpoints and TensorBoard events are not (``.gitignore``), and a later checkout continues the suite from them."""
 
     def jobs(self, out_dir: Path) -> list[Job]:
         """All runs of the suite, seed-major so that an interrupted suite has covered every cell evenly."""
@@ -424,4 +429,30 @@ PAPER = Suite(
     ),
 )
 
-SUITES: dict[str, Suite] = {suite.name: suite for suite in (QUICK, CPU, ABLATION, GPU, PAPER)}
+CPU_LONG_PPO_TOTAL_TIMESTEPS = 1_000_000
+
+CPU_LONG = Suite(
+    name="cpu-long",
+    description=(
+        "PPO vs PPO-ERA (target -0.3 nats per dimension) on the paper's four MuJoCo tasks at 1M steps (the paper: "
+        "3M), 3 seeds, 10 evaluations of 10 episodes; about 6 core-hours (3 hours on 2 cores, `--jobs 2`), run across "
+        "sittings: finished runs are committed under benchmarks/results/cpu-long/runs and the suite resumes from them."
+    ),
+    groups=(
+        Group(
+            name="ppo-mujoco-1m",
+            algorithms=(PPO, PPO_ERA),
+            tasks=MUJOCO_PAPER_TASKS,
+            seeds=(0, 1, 2),
+            total_timesteps=CPU_LONG_PPO_TOTAL_TIMESTEPS,
+            eval_every=CPU_LONG_PPO_TOTAL_TIMESTEPS // 10,
+            eval_episodes=10,
+        ),
+    ),
+    runs_dir="benchmarks/results/cpu-long/runs",
+)
+"""Sizing: CleanRL-style PPO at 1M steps took 12-17 minutes per run on one core of this machine (issue 20); PPO-ERA
+runs at about 0.83x its twin end to end (``benchmarks/results/throughput-burnin``), and 10 evaluations of 10 episodes
+add at most 100k deterministic steps per run. 24 runs x about 15 minutes = 6 core-hours."""
+
+SUITES: dict[str, Suite] = {suite.name: suite for suite in (QUICK, CPU, ABLATION, GPU, CPU_LONG, PAPER)}

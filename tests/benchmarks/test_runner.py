@@ -400,6 +400,25 @@ def test_cpu_suite_has_the_four_mujoco_tasks_three_seeds_and_a_sac_group():
     assert "--no-cuda" in command and "--no-era" not in command
 
 
+def test_cpu_long_suite_runs_ppo_at_1m_steps_into_committed_run_directories():
+    (ppo,) = SUITES["cpu-long"].groups
+    assert [a.label for a in ppo.algorithms] == ["PPO", "PPO-ERA"]
+    assert ppo.tasks == ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5") and ppo.seeds == (0, 1, 2)
+    assert (ppo.total_timesteps, ppo.eval_every, ppo.eval_episodes) == (1_000_000, 100_000, 10)
+    # Finished runs live under results/, where git keeps their small files and ignores checkpoints and events.
+    assert SUITES["cpu-long"].runs_dir == "benchmarks/results/cpu-long/runs"
+    ignore = (learning.REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert {"benchmarks/results/*/runs/**/*.pt", "benchmarks/results/*/runs/**/events.out.tfevents.*"} <= set(ignore)
+
+
+def test_a_suites_own_runs_dir_is_the_default_out_dir(tmp_path, calls):
+    suite = dataclasses.replace(_fake_suite(seeds=(0,)), runs_dir=str(tmp_path / "committed"))
+    args = Args(results_dir=tmp_path / "results", jobs=1, bootstrap_reps=200)
+    assert run_benchmark(args, suite, command="test command", console=Console(file=io.StringIO())) == 0
+    for job in suite.jobs(tmp_path / "committed"):
+        assert (job.job_dir / learning.DONE_FILE).is_file()
+
+
 def test_gpu_suite_runs_sac_on_cuda_and_h1():
     sac, ppo = SUITES["gpu"].groups
     assert {"h1-walk-v0", "h1-stand-v0"} <= set(sac.tasks) and any(t.endswith("-v5") for t in sac.tasks)
