@@ -307,7 +307,8 @@ def summarize(
 ) -> pd.DataFrame:
     """Mean and IQM with bootstrap CIs per (group, task, algorithm), then one aggregate row per (group, algorithm).
 
-    Per-task rows are in raw return. An aggregate row pools all tasks of its group with a stratified bootstrap, in
+    Per-task rows are in raw return and list every run's final score (``seed_scores``: ``(seed, score)`` pairs in
+    seed order), because a percentile interval over 3 seeds understates the spread. An aggregate row pools all tasks of its group with a stratified bootstrap, in
     normalised score if every task of the group has a reference, else in raw return (column ``scale``).
     Row order follows first appearance in ``runs``.
     """
@@ -323,11 +324,15 @@ def summarize(
         normalised = all(task in references for task in group_runs["task"].unique())
         for (task, algorithm), cell in group_runs.groupby(["task", "algorithm"], sort=False):
             strata = [cell["final_score"].to_numpy()]
-            rows.append(_summary_row(group, task, algorithm, "return", strata, reps, confidence, seed))
+            row = _summary_row(group, task, algorithm, "return", strata, reps, confidence, seed)
+            by_seed = cell.sort_values("seed")
+            row["seed_scores"] = tuple(zip(by_seed["seed"].tolist(), by_seed["final_score"].tolist(), strict=True))
+            rows.append(row)
         column, scale = ("normalized_score", "normalised") if normalised else ("final_score", "raw return")
         for algorithm, algorithm_runs in group_runs.groupby("algorithm", sort=False):
             strata = [task_runs[column].to_numpy() for _, task_runs in algorithm_runs.groupby("task", sort=False)]
-            rows.append(_summary_row(group, AGGREGATE_TASK, algorithm, scale, strata, reps, confidence, seed))
+            row = _summary_row(group, AGGREGATE_TASK, algorithm, scale, strata, reps, confidence, seed)
+            rows.append({**row, "seed_scores": ()})
     return pd.DataFrame(rows)
 
 
@@ -380,7 +385,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def format_summary_table(summary: pd.DataFrame, confidence: float = 0.95) -> str:
     """Markdown table of a :func:`summarize` result: per-task rows, then the aggregate rows, in the given order."""
     percent = f"{confidence:.0%}"
-    header = ["Task", "Algorithm", f"Mean [{percent} CI]", f"IQM [{percent} CI]", "Runs"]
+    header = ["Task", "Algorithm", f"Mean [{percent} CI]", f"IQM [{percent} CI]", "Runs", "Every seed"]
     is_aggregate = summary["task"] == AGGREGATE_TASK
     rows = []
     for _, row in pd.concat([summary[~is_aggregate], summary[is_aggregate]]).iterrows():
@@ -392,6 +397,7 @@ def format_summary_table(summary: pd.DataFrame, confidence: float = 0.95) -> str
                 _format_estimate(row["mean"], row["mean_lo"], row["mean_hi"]),
                 _format_estimate(row["iqm"], row["iqm_lo"], row["iqm_hi"]),
                 str(row["runs"]),
+                ", ".join(f"s{seed} {format_number(score)}" for seed, score in row["seed_scores"]),
             ]
         )
     return markdown_table(header, rows)

@@ -224,23 +224,47 @@ def test_summarize_falls_back_to_raw_returns_when_a_reference_is_missing():
 
 
 def test_format_summary_table_exact_markdown():
-    columns = ["group", "task", "algorithm", "scale", "runs", "mean", "mean_lo", "mean_hi", "iqm", "iqm_lo", "iqm_hi"]
+    columns = [
+        *("group", "task", "algorithm", "scale", "runs", "mean", "mean_lo", "mean_hi", "iqm", "iqm_lo", "iqm_hi"),
+        "seed_scores",
+    ]
     summary = pd.DataFrame(
         [
-            ["g", "Hopper-v5", "PPO", "return", 3, 1234.56, 1100.0, 1300.4, 1230.0, 1100.0, 1300.4],
-            ["g", AGGREGATE_TASK, "PPO", "normalised", 6, 0.8412, 0.8, 0.9, 0.85, 0.79, 0.91],
-            ["g", "Hopper-v5", "PPO-ERA", "return", 3, 512.34, 480.0, 530.55, 512.34, 480.0, 530.55],
+            ["g", "Hopper-v5", "PPO", "return", 3, 1234.56, 1100.0, 1300.4, 1230.0, 1100.0, 1300.4, ((0, 1100.0),)],
+            ["g", AGGREGATE_TASK, "PPO", "normalised", 6, 0.8412, 0.8, 0.9, 0.85, 0.79, 0.91, ()],
+            [
+                "g",
+                "Hopper-v5",
+                "PPO-ERA",
+                "return",
+                3,
+                512.34,
+                480.0,
+                530.55,
+                512.34,
+                480.0,
+                530.55,
+                ((1, 5.5), (2, 480)),
+            ],
         ],
         columns=columns,
     )
     expected = (
-        "| Task | Algorithm | Mean [95% CI] | IQM [95% CI] | Runs |\n"
-        "|---|---|---|---|---|\n"
-        "| Hopper-v5 | PPO | 1235 [1100, 1300] | 1230 [1100, 1300] | 3 |\n"
-        "| Hopper-v5 | PPO-ERA | 512.3 [480.0, 530.5] | 512.3 [480.0, 530.5] | 3 |\n"
-        "| **Aggregate** (normalised) | PPO | 0.84 [0.80, 0.90] | 0.85 [0.79, 0.91] | 6 |"
+        "| Task | Algorithm | Mean [95% CI] | IQM [95% CI] | Runs | Every seed |\n"
+        "|---|---|---|---|---|---|\n"
+        "| Hopper-v5 | PPO | 1235 [1100, 1300] | 1230 [1100, 1300] | 3 | s0 1100 |\n"
+        "| Hopper-v5 | PPO-ERA | 512.3 [480.0, 530.5] | 512.3 [480.0, 530.5] | 3 | s1 5.50, s2 480.0 |\n"
+        "| **Aggregate** (normalised) | PPO | 0.84 [0.80, 0.90] | 0.85 [0.79, 0.91] | 6 |  |"
     )
     assert format_summary_table(summary) == expected
+
+
+def test_summarize_lists_every_seeds_final_score_in_seed_order():
+    runs = _runs({"Hopper-v5": {"PPO": [30.0, 10.0, 20.0]}}).iloc[[2, 0, 1]]
+    summary = summarize(runs, reps=100)
+    per_task, aggregate_row = summary.iloc[0], summary.iloc[1]
+    assert per_task["seed_scores"] == ((0, 30.0), (1, 10.0), (2, 20.0))
+    assert aggregate_row["task"] == AGGREGATE_TASK and aggregate_row["seed_scores"] == ()
 
 
 def test_format_summary_table_states_the_confidence_level():
