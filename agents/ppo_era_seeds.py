@@ -214,7 +214,9 @@ def clip_grad_norm_per_seed_(params: list[Tensor], max_norm: float) -> Tensor:
     :return: the seeds' gradient norms before clipping, ``(N,)``.
     """
     grads = [param.grad for param in params if param.grad is not None]
-    norms = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads]), dim=0)
+    norms = torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g.reshape(len(g), -1), dim=1) for g in grads]), dim=0
+    )
     scale = torch.clamp(max_norm / (norms + 1e-6), max=1.0)
     for grad in grads:
         grad.mul_(scale.view(-1, *[1] * (grad.dim() - 1)))
