@@ -223,6 +223,11 @@ def clip_grad_norm_per_seed_(params: list[Tensor], max_norm: float) -> Tensor:
     return norms
 
 
+def permutations(generators: list[torch.Generator], batch_size: int, device: torch.device) -> Tensor:
+    """An epoch's order of the batch for every seed, ``(N, batch_size)``, each from its seed's own generator."""
+    return torch.stack([torch.randperm(batch_size, device=device, generator=generator) for generator in generators])
+
+
 def minibatch(batch: tuple[Tensor, ...], indices: Tensor) -> tuple[Tensor, ...]:
     """Each seed's own minibatch: ``batch`` fields ``(N, B, ...)``, ``indices`` ``(N, M)`` -> fields ``(N, M, ...)``."""
     seeds = torch.arange(indices.shape[0], device=indices.device).unsqueeze(1)
@@ -396,7 +401,7 @@ def main(args: Args) -> None:
 
             clipfracs = []
             for _epoch in range(args.update_epochs):
-                b_inds = torch.stack([torch.randperm(batch_size, device=device, generator=g) for g in generators])
+                b_inds = permutations(generators, batch_size, device)
                 for start in range(0, batch_size, minibatch_size):
                     stats = stacked.update(*minibatch(batch, b_inds[:, start : start + minibatch_size]))
                     clipfracs.append(stats["losses/clipfrac"])

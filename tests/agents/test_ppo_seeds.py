@@ -171,6 +171,15 @@ def test_advantages_are_each_seeds_own():
         torch.testing.assert_close(returns[i], expected[1])
 
 
+def test_each_seed_permutes_its_batch_with_its_own_generator():
+    generators = [torch.Generator().manual_seed(seed) for seed in (3, 4)]
+    orders = [ppo_era_seeds.permutations(generators, 64, CPU) for _ in range(2)]
+    for seed, row in zip((3, 4), orders[0], strict=True):
+        torch.testing.assert_close(row, torch.randperm(64, generator=torch.Generator().manual_seed(seed)))
+    assert not torch.equal(orders[0][0], orders[0][1])  # the seeds' orders differ
+    assert not torch.equal(orders[0], orders[1])  # and so do the epochs'
+
+
 def test_minibatch_takes_each_seeds_own_indices():
     batch = (torch.arange(NUM_SEEDS * 5).view(NUM_SEEDS, 5), torch.arange(NUM_SEEDS * 10).view(NUM_SEEDS, 5, 2))
     indices = torch.tensor([[4, 0], [1, 2], [3, 3]])
