@@ -60,6 +60,7 @@ from era_utils.envs import episode_returns, make_vector_env  # noqa: E402
 from era_utils.experiment import (  # noqa: E402
     ExperimentArgs,
     ObservationNormalizer,
+    Run,
     StopOnSignal,
     capture_rng_state,
     check_at_least,
@@ -258,6 +259,13 @@ class Agent(nn.Module):
         """``V(obs)``, shape ``(B,)``."""
         return self.value_net(self.mlp_extractor.value_net(obs)).squeeze(-1)
 
+    @torch.no_grad()
+    def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """A rollout step at ``obs``: a sampled action (in the policy's space), its log-probability and ``V(obs)``."""
+        distribution, _, _ = self.action_distribution(obs)
+        action = distribution.sample()
+        return action, distribution.log_prob(action).sum(-1), self.get_value(obs)
+
 
 # ================================================================================================ ALGORITHM: loss
 def ppo_loss(
@@ -315,6 +323,34 @@ def ppo_loss(
     return loss, entropy, stats
 
 
+@torch.no_grad()
+def advantages_and_returns(
+    args: Args, rewards: Tensor, values: Tensor, dones: Tensor, next_value: Tensor, next_done: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Generalised advantage estimation over a rollout ``(num_steps, num_envs)`` (``next_value``, ``next_done``: the
+    state after its last step), and the returns ``advantages + values`` that the value loss fits."""
+    advantages = torch.zeros_like(rewards)
+    last_gae_lambda = 0
+    for t in reversed(range(args.num_steps)):
+        if t == args.num_steps - 1:
+            next_non_terminal, next_values = 1.0 - next_done, next_value
+        else:
+            next_non_terminal, next_values = 1.0 - dones[t + 1], values[t + 1]
+        td_error = rewards[t] + args.gamma * next_values * next_non_terminal - values[t]
+        last_gae_lambda = td_error + args.gamma * args.gae_lambda * next_non_terminal * last_gae_lambda
+        advantages[t] = last_gae_lambda
+    return advantages, advantages + values
+
+
+def make_optimizers(agent: Agent, args: Args, device: torch.device) -> tuple[optim.Optimizer, optim.Optimizer | None]:
+    """Adam over the agent's trained parameters (CleanRL's eps), and with ``--delta auto`` Adam over delta alone."""
+    delta = agent.era_std.era_delta.delta if args.era else None  # ERA | --no-era
+    params = [p for p in agent.parameters() if p.requires_grad and p is not delta]
+    optimizer = optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=device.type == "cuda")
+    delta_optimizer = optim.Adam([delta], lr=args.delta_lr) if args.era and args.delta == "auto" else None
+    return optimizer, delta_optimizer
+
+
 def make_update(
     agent: Agent,
     args: Args,
@@ -356,6 +392,43 @@ def log_values(agent: Agent, stats: dict[str, Tensor]) -> dict[str, Tensor]:
         "gaussian_entropy_min": gaussian.min(),
         "gaussian_entropy_mean": gaussian.mean(),
     }
+
+
+# =============================================================================================== plumbing: logs
+def write_logs(
+    run: Run,
+    agent: Agent,
+    stats: dict[str, Tensor],
+    clipfracs: list[Tensor],
+    batch: tuple[Tensor, ...],
+    global_step: int,
+) -> None:
+    """An iteration's logs: ``stats`` (the last minibatch's, completed here with the epochs' clip fraction, the value
+    function's explained variance on ``batch`` and the policy's entropies) to TensorBoard, and a row of entropy.csv."""
+    b_values, b_returns = batch[5], batch[4]
+    var_y = b_returns.var(unbiased=False)
+    stats["losses/clipfrac"] = torch.stack(clipfracs).mean()
+    explained = 1 - (b_returns - b_values).var(unbiased=False) / var_y
+    stats["losses/explained_variance"] = torch.where(var_y > 0, explained, torch.nan)
+    stats.update(log_values(agent, stats))
+    stats["policy/entropy"] = stats["losses/entropy"]
+    gaussian_min, gaussian_mean = stats.pop("gaussian_entropy_min"), stats.pop("gaussian_entropy_mean")
+    if agent.era:  # ERA | --no-era
+        era_delta = agent.era_std.era_delta
+        stats["era/target_entropy"] = era_delta.target_entropy
+        stats["era/delta"] = era_delta.delta.detach()
+        run.entropy(
+            global_step,
+            target_entropy=era_delta.target_entropy,
+            activation_target=era_delta.activation_target(),
+            gaussian_entropy_min=gaussian_min,
+            gaussian_entropy_mean=gaussian_mean,
+            bounded_entropy_mean=stats["losses/entropy"],
+            delta=stats["era/delta"],
+        )
+    else:  # an unbounded Gaussian (clipped in the env): no floor, no bounded entropy of its own
+        run.entropy(global_step, None, None, gaussian_min, gaussian_mean, None, None)
+    run.scalars(stats, global_step)
 
 
 # ============================================================================================== plumbing: export
@@ -404,10 +477,7 @@ def main(args: Args) -> None:
         raise SystemExit(f"error: --hidden-dim {args.hidden_dim}: the networks do not fit in memory ({err})") from err
     run, args, checkpoint = prepared.start()
     run_name = run.run_dir.name
-    delta = agent.era_std.era_delta.delta if args.era else None  # ERA | --no-era
-    params = [p for p in agent.parameters() if p.requires_grad and p is not delta]
-    optimizer = optim.Adam(params, lr=args.learning_rate, eps=1e-5, fused=device.type == "cuda")
-    delta_optimizer = optim.Adam([delta], lr=args.delta_lr) if args.era and args.delta == "auto" else None
+    optimizer, delta_optimizer = make_optimizers(agent, args, device)
     loss_fn = torch.compile(ppo_loss, fullgraph=True) if args.compile else ppo_loss  # one graph, backward included
 
     obs_normalizer = ObservationNormalizer(obs_space.shape) if args.normalize_observations else None
@@ -478,13 +548,9 @@ def main(args: Args) -> None:
             for step in range(args.num_steps):
                 global_step += args.num_envs
                 obs[step], dones[step] = next_obs, next_done
-                with torch.no_grad():
-                    distribution, _, _ = agent.action_distribution(next_obs)
-                    action = distribution.sample()
-                    logprobs[step] = distribution.log_prob(action).sum(-1)
-                    values[step] = agent.get_value(next_obs)
-                    env_action = agent.env_action(action).cpu().numpy()
+                action, logprobs[step], values[step] = agent.act(next_obs)
                 actions[step] = action
+                env_action = agent.env_action(action).cpu().numpy()
                 raw_obs, reward, terminations, truncations, infos = envs.step(env_action)
 
                 episode_over = np.logical_or(terminations, truncations)
@@ -506,20 +572,10 @@ def main(args: Args) -> None:
                     run.episode(global_step, episodic_return, episodic_length)
             progress.update(batch_size)
 
-            # Generalised advantage estimation.
             with torch.no_grad():
-                next_value = agent.get_value(next_obs)
-                advantages = torch.zeros_like(rewards)
-                last_gae_lambda = 0
-                for t in reversed(range(args.num_steps)):
-                    if t == args.num_steps - 1:
-                        next_non_terminal, next_values = 1.0 - next_done, next_value
-                    else:
-                        next_non_terminal, next_values = 1.0 - dones[t + 1], values[t + 1]
-                    td_error = rewards[t] + args.gamma * next_values * next_non_terminal - values[t]
-                    last_gae_lambda = td_error + args.gamma * args.gae_lambda * next_non_terminal * last_gae_lambda
-                    advantages[t] = last_gae_lambda
-                returns = advantages + values
+                advantages, returns = advantages_and_returns(
+                    args, rewards, values, dones, agent.get_value(next_obs), next_done
+                )
             batch = (
                 obs.reshape((-1, *obs_space.shape)),
                 actions.reshape((-1, *action_space.shape)),
@@ -544,34 +600,11 @@ def main(args: Args) -> None:
 
             # ------------------------------------------------- plumbing: logs, evaluation, checkpoints, signals
             # Logging: the only host reads of the update's statistics, once per iteration (last minibatch).
-            b_values, b_returns = batch[5], batch[4]
-            var_y = b_returns.var(unbiased=False)
-            stats["losses/clipfrac"] = torch.stack(clipfracs).mean()
-            explained = 1 - (b_returns - b_values).var(unbiased=False) / var_y
-            stats["losses/explained_variance"] = torch.where(var_y > 0, explained, torch.nan)
             stats["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
             stats["charts/SPS"] = (global_step - sps_clock[0]) / max(time.perf_counter() - sps_clock[1], 1e-9)
             if iteration == start_iteration + 1:  # from now on without the first iteration's warm-up and compilation
                 sps_clock = (global_step, time.perf_counter())
-            stats.update(log_values(agent, stats))
-            stats["policy/entropy"] = stats["losses/entropy"]
-            gaussian_min, gaussian_mean = stats.pop("gaussian_entropy_min"), stats.pop("gaussian_entropy_mean")
-            if args.era:  # ERA | --no-era
-                era_delta = agent.era_std.era_delta
-                stats["era/target_entropy"] = era_delta.target_entropy
-                stats["era/delta"] = era_delta.delta.detach()
-                run.entropy(
-                    global_step,
-                    target_entropy=era_delta.target_entropy,
-                    activation_target=era_delta.activation_target(),
-                    gaussian_entropy_min=gaussian_min,
-                    gaussian_entropy_mean=gaussian_mean,
-                    bounded_entropy_mean=stats["losses/entropy"],
-                    delta=stats["era/delta"],
-                )
-            else:  # an unbounded Gaussian (clipped in the env): no floor, no bounded entropy of its own
-                run.entropy(global_step, None, None, gaussian_min, gaussian_mean, None, None)
-            run.scalars(stats, global_step)
+            write_logs(run, agent, stats, clipfracs, batch, global_step)
             progress.set_postfix(sps=int(stats["charts/SPS"]), entropy=f"{float(stats['policy/entropy']):.2f}")
 
             if global_step >= next_eval or iteration == num_iterations:

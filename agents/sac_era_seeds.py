@@ -43,7 +43,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,6 @@ from era_utils.envs import episode_returns, make_vector_env
 from era_utils.experiment import (
     StopOnSignal,
     capture_rng_state,
-    check_at_least,
     evaluate,
     parse_args,
     restore_rng_state,
@@ -68,60 +67,25 @@ from era_utils.experiment import (
     start_run,
 )
 from era_utils.replay import ReplayBatch, ReplayBuffer
+from era_utils.seeds import SeedsArgs, seed_optimizer_state, stack_optimizer_states
 
 
 @dataclass
-class Args(sac_era.Args):
+class Args(sac_era.Args, SeedsArgs):
     exp_name: str = "sac_era"
     """name of this experiment (part of each seed's run name; the algorithm is sac_era's)"""
-    num_seeds: int = 3
-    """seeds trained together: --seed, --seed + 1, ..., --seed + num_seeds - 1 (1: sac_era.py's single-seed run)"""
-    run_dirs: str | None = None
-    """the seeds' run directories, `{seed}` standing for each seed's number (instead of --log-dir and --run-name),
-    e.g. `runs/walker__{seed}`; default `{log_dir}/{env_id}__{exp_name}__{seed}__{unix time}`. --resume takes the
-    first seed's run directory"""
 
     def check(self) -> None:
         super().check()
-        check_at_least("--num-seeds", self.num_seeds, 1)
-        if self.num_seeds == 1:
-            if self.run_dirs is not None:
-                raise ValueError("--run-dirs names the directories of several seeds: give --num-seeds > 1")
-            return
-        if not self.era:  # Normal.rsample draws its noise in place into a new tensor: vmap cannot make it per seed
-            raise ValueError(
-                "--no-era is not supported with --num-seeds > 1 (its tanh-Gaussian cannot sample under vmap)"
-            )
-        for flag, unsupported in (
-            ("--cudagraphs", self.cudagraphs),
-            ("--capture-video", self.capture_video),
-        ):
-            if unsupported:
-                raise ValueError(f"{flag} is not supported with --num-seeds > 1 yet; run sac_era.py per seed")
-        if self.run_dirs is not None and "{seed}" not in self.run_dirs:
-            raise ValueError(f"--run-dirs must contain '{{seed}}' (one directory per seed), got {self.run_dirs!r}")
-        # A seed's own settings (and a resumed run's) have both, the directory being the template's for that seed.
-        if self.run_name is not None and (
-            self.run_dirs is None
-            or Path(self.run_dirs.format(seed=self.seed)).resolve() != (Path(self.log_dir) / self.run_name).resolve()
-        ):
-            raise ValueError("--run-name names one run; with --num-seeds > 1 give --run-dirs with '{seed}' in it")
-
-    def for_seeds(self) -> list[Args]:
-        """The settings of each seed: its own seed and run directory, as its single-seed run would have them (and the
-        run-directory template, so that a resumed run finds its seeds)."""
-        template = self.run_dirs or str(
-            Path(self.log_dir) / f"{self.env_id}__{self.exp_name}__{{seed}}__{int(time.time())}"
+        self.check_seeds(
+            "sac_era.py",
+            # Normal.rsample draws its noise in place into a new tensor: vmap cannot make it per seed.
+            unsupported=(
+                ("--no-era", not self.era, "its tanh-Gaussian cannot sample under vmap"),
+                ("--cudagraphs", self.cudagraphs, "not yet"),
+                ("--capture-video", self.capture_video, "not yet"),
+            ),
         )
-        seeds = []
-        for seed in range(self.seed, self.seed + self.num_seeds):
-            run_dir = Path(template.format(seed=seed))
-            resume = None if self.resume is None else str(run_dir)
-            options = dict(log_dir=str(run_dir.parent), run_name=run_dir.name, run_dirs=template, resume=resume)
-            seeds.append(replace(self, seed=seed, **options))
-        if self.resume is not None and Path(seeds[0].resume).resolve() != Path(self.resume).resolve():
-            raise ValueError(f"--resume takes the first seed's run directory, {seeds[0].resume}, got {self.resume}")
-        return seeds
 
 
 # ============================================================================================ ALGORITHM: stacking
@@ -255,30 +219,6 @@ class StackedSAC:
 
 
 OPTIMIZERS = ("actor_optimizer", "q_optimizer", "delta_optimizer")
-
-
-def stack_optimizer_states(optimizers: list[optim.Optimizer]) -> dict[str, Any]:
-    """The seeds' optimiser states stacked along a leading seed axis (the step counts, equal for all seeds since
-    they are updated together, are the first seed's)."""
-    states = [optimizer.state_dict() for optimizer in optimizers]
-    stacked = {
-        index: {
-            key: torch.stack([state["state"][index][key] for state in states]) if key != "step" else value
-            for key, value in param_state.items()
-        }
-        for index, param_state in states[0]["state"].items()
-    }
-    return {"state": stacked, "param_groups": states[0]["param_groups"]}
-
-
-def seed_optimizer_state(optimizer: optim.Optimizer, index: int) -> dict[str, Any]:
-    """Seed ``index``'s slice of a stacked optimiser's state, as its single-seed optimiser's ``state_dict``."""
-    state = optimizer.state_dict()
-    sliced = {
-        i: {key: value[index] if key != "step" else value for key, value in param_state.items()}
-        for i, param_state in state["state"].items()
-    }
-    return {"state": sliced, "param_groups": state["param_groups"]}
 
 
 def stack_batches(batches: list[ReplayBatch]) -> ReplayBatch:

@@ -38,8 +38,9 @@ class Algorithm:
     :param command: program and algorithm-specific arguments; ``{python}`` is replaced by the interpreter.
     :param cuda: pass ``--cuda`` (else ``--no-cuda``).
     :param seeds_agent: a script that trains consecutive seeds in one process and otherwise takes the same flags
-        (``--num-seeds N --run-dirs TEMPLATE`` instead of ``--log-dir``/``--run-name``; ``agents/sac_era_seeds.py``):
-        it replaces the command's script (its second part) when the runner groups seeds. None: one process per seed.
+        (``--num-seeds N --run-dirs TEMPLATE`` instead of ``--log-dir``/``--run-name``; ``agents/sac_era_seeds.py``,
+        ``agents/ppo_era_seeds.py``): it replaces the command's script (its second part) when the runner groups seeds.
+        None: one process per seed.
     """
 
     label: str
@@ -191,8 +192,8 @@ def _three_seed_group(
 # Algorithms
 # --------------------------------------------------------------------------------------------------------------------
 
-PPO = Algorithm("PPO", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--no-era"))
-PPO_ERA = Algorithm("PPO-ERA", (PYTHON_PLACEHOLDER, "agents/ppo_era.py"))
+PPO = Algorithm("PPO", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--no-era"), seeds_agent="agents/ppo_era_seeds.py")
+PPO_ERA = Algorithm("PPO-ERA", (PYTHON_PLACEHOLDER, "agents/ppo_era.py"), seeds_agent="agents/ppo_era_seeds.py")
 SAC = Algorithm("SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era"), cuda=True)
 SAC_ERA = Algorithm(
     "SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py"), cuda=True, seeds_agent="agents/sac_era_seeds.py"
