@@ -308,9 +308,9 @@ def summarize(
     """Mean and IQM with bootstrap CIs per (group, task, algorithm), then one aggregate row per (group, algorithm).
 
     Per-task rows are in raw return and list every run's final score (``seed_scores``: ``(seed, score)`` pairs in
-    seed order), because a percentile interval over 3 seeds understates the spread. An aggregate row pools all tasks of its group with a stratified bootstrap, in
-    normalised score if every task of the group has a reference, else in raw return (column ``scale``).
-    Row order follows first appearance in ``runs``.
+    seed order), because a percentile interval over 3 seeds understates the spread. An aggregate row pools all tasks
+    of its group with a stratified bootstrap, in normalised score if every task of the group has a reference, else in
+    raw return (column ``scale``). Row order follows first appearance in ``runs``.
     """
     finite = np.isfinite(runs["final_score"].to_numpy(dtype=float))
     if not finite.all():
