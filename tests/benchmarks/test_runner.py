@@ -102,11 +102,11 @@ def test_end_to_end_then_a_rerun_starts_nothing(tmp_path, calls):
     scores = summary[: summary.index("## Entropy floor")]
     table_rows = [line for line in scores.splitlines() if line.startswith("| ") and "---" not in line]
     assert table_rows == [
-        "| Task | Algorithm | Mean [95% CI] | IQM [95% CI] | Runs |",
-        "| Toy-v0 | Fake | 100.5 [100.0, 101.0] | 100.5 [100.0, 101.0] | 2 |",
-        "| Toy-v0 | Fake-ERA | 150.5 [150.0, 151.0] | 150.5 [150.0, 151.0] | 2 |",
-        "| **Aggregate** (raw return) | Fake | 100.5 [100.0, 101.0] | 100.5 [100.0, 101.0] | 2 |",
-        "| **Aggregate** (raw return) | Fake-ERA | 150.5 [150.0, 151.0] | 150.5 [150.0, 151.0] | 2 |",
+        "| Task | Algorithm | Mean [95% CI] | IQM [95% CI] | Runs | Every seed |",
+        "| Toy-v0 | Fake | 100.5 [100.0, 101.0] | 100.5 [100.0, 101.0] | 2 | s0 100.0, s1 101.0 |",
+        "| Toy-v0 | Fake-ERA | 150.5 [150.0, 151.0] | 150.5 [150.0, 151.0] | 2 | s0 150.0, s1 151.0 |",
+        "| **Aggregate** (raw return) | Fake | 100.5 [100.0, 101.0] | 100.5 [100.0, 101.0] | 2 |  |",
+        "| **Aggregate** (raw return) | Fake-ERA | 150.5 [150.0, 151.0] | 150.5 [150.0, 151.0] | 2 |  |",
     ]
 
     code, output = _run(tmp_path, suite)
