@@ -206,6 +206,21 @@ class Critics(nn.Module):
         return self.qf0(x), self.qf1(x)
 
 
+class VmapNormal(Normal):
+    """torch's ``Normal`` (its log-prob, entropy, checks), sampling ``loc + scale * randn_like(loc)``: the numbers
+    ``Normal`` draws from the same generator state (tested), but drawn by an out-of-place op, which
+    ``torch.func.vmap`` can draw per seed (``sac_era_seeds.py``); ``Normal`` fills a new tensor in place, which vmap
+    refuses."""
+
+    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        eps = torch.randn_like(self.loc.expand(self._extended_shape(sample_shape)))
+        return self.loc + eps * self.scale
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
+
 class Actor(nn.Module):
     """SB3's SAC actor's names: ``latent_pi``, the mean head ``mu`` and the std head ``log_std``. With ERA the std
     head's outputs are std *logits* and ``era_std`` (:class:`~era_policies.ERAStd`, ERASACPolicy's name) turns them
@@ -243,7 +258,7 @@ class Actor(nn.Module):
             return era_action_distribution(mean, log_std), mean, log_std  # truncated normal, loc = tanh(mean)
         log_std = std_head.clamp(SB3_LOG_STD_MIN, SB3_LOG_STD_MAX)
         # cache_size=1: log-probs of its own samples need no atanh
-        squashed = TransformedDistribution(Normal(mean, log_std.exp()), [TanhTransform(cache_size=1)])
+        squashed = TransformedDistribution(VmapNormal(mean, log_std.exp()), [TanhTransform(cache_size=1)])
         return squashed, mean, log_std
 
 
@@ -343,6 +358,12 @@ def make_losses(actor: Actor, qf: Critics, qf_target: Critics, args: Args) -> tu
     return critic_loss, actor_loss
 
 
+def temperature_loss(log_alpha: Tensor, entropy: Tensor, target_entropy: float) -> Tensor:
+    """--no-era: SAC's temperature loss, whose gradient raises alpha while the entropy estimate ``entropy`` (per state,
+    ``-log pi``) is below the target ``-D`` and lowers it above."""
+    return log_alpha.exp() * (entropy - target_entropy).mean()
+
+
 # ============================================================================================== ALGORITHM: update
 def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, Tensor]]:
     """One gradient step in the released order: critics, Polyak averaging, actor on the updated critics, then delta
@@ -380,7 +401,7 @@ def make_update(agent: Agent, args: Args) -> Callable[[ReplayBatch], dict[str, T
         if args.era and args.delta == "auto":  # ERA | --no-era: delta rises while H < H0 (method §4)
             out["losses/delta_loss"] = actor.era_std.era_delta.update(out["entropy"], agent.delta_optimizer)
         elif not args.era:  # SAC's temperature: alpha rises while the entropy estimate -log pi is below -D
-            alpha_loss = agent.log_alpha.exp() * (out["entropy"] - actor.target_entropy).mean()
+            alpha_loss = temperature_loss(agent.log_alpha, out["entropy"], actor.target_entropy)
             agent.alpha_optimizer.zero_grad()
             alpha_loss.backward()
             agent.alpha_optimizer.step()

@@ -1,10 +1,11 @@
 """SAC-ERA with several seeds trained together in one process (``--num-seeds N``), as the released SAC-ERA code
 trains its five seeds at once.
 
-Seeds ``seed, seed+1, ..., seed+N-1`` each have their own networks, optimiser states, delta, replay buffer and
-environments; they share nothing but the process. Their parameters are stacked along a leading seed axis, and one
-update runs the single-seed losses of ``sac_era.py`` (:func:`sac_era.make_losses`, imported, not copied) for all
-seeds at once through ``torch.func``: ``vmap`` over ``functional_call`` with each seed's parameters. Where a
+Seeds ``seed, seed+1, ..., seed+N-1`` each have their own networks, optimiser states, delta (with ``--no-era``:
+temperature alpha), replay buffer and environments; they share nothing but the process. Their parameters are stacked
+along a leading seed axis, and one update runs the single-seed losses of ``sac_era.py`` (:func:`sac_era.make_losses`,
+imported, not copied) for all seeds at once through ``torch.func``: ``vmap`` over ``functional_call`` with each seed's
+parameters. Where a
 single-seed update is dominated by the fixed cost of each kernel launch (small networks, above all on a GPU), N
 stacked seeds pay it once; where the matrix products dominate (2 x 256 networks on one CPU thread), stacking saves
 little, as a batched product costs what its N products cost.
@@ -18,7 +19,10 @@ single-seed modules and loss lines, so the two agents cannot drift apart, and ea
   across seeds);
 * Adam and AdamW act elementwise, so one optimiser over the stacked parameters is N independent optimisers (no
   gradient-norm clipping here, which would reduce across parameters);
-* delta's loss and its projection onto ``[0, max_delta]`` are ``EntropyDelta``'s own, per seed.
+* delta's loss and its projection onto ``[0, max_delta]`` are ``EntropyDelta``'s own, per seed; with ``--no-era``
+  (plain SAC) each seed has its own log alpha, stepped by ``sac_era.temperature_loss`` on its own entropy estimate;
+* every seed draws its own noise (``vmap``'s ``randomness="different"``): the no-era tanh-Gaussian samples with
+  ``randn_like`` (``sac_era.VmapNormal``), which vmap draws per seed.
 
 Every seed writes its own run directory, laid out as a single-seed run's (``config.json`` with its own ``seed``,
 ``evaluations.csv``, ``episodes.csv``, ``entropy.csv``, TensorBoard, ``policy.pt`` with ``--save-model``), so
@@ -30,8 +34,8 @@ parameters and optimiser states); ``--resume`` of the first seed's run directory
 the same step. A seed whose environment fails, or whose logged losses are not finite, stops the run with a message
 naming it; the other seeds' logs are flushed and their checkpoints stay as last written.
 
-Not (yet) stacked: ``--no-era``, batch-level ERA (``sac_era_batch.py``), ``--cudagraphs`` and ``--capture-video``
-(refused with a message; run ``sac_era.py`` per seed for them).
+Not (yet) stacked: batch-level ERA (``sac_era_batch.py``), ``--cudagraphs`` and ``--capture-video`` (refused with a
+message; run ``sac_era.py`` per seed for them).
 
     python agents/sac_era_seeds.py --env-id HalfCheetah-v5 --num-seeds 3 --seed 1     # seeds 1, 2, 3
     python agents/sac_era_seeds.py --num-seeds 3 --run-dirs "runs/cheetah__{seed}"     # runs/cheetah__1, ...
@@ -50,7 +54,7 @@ from typing import Any
 import numpy as np
 import sac_era
 import torch
-from sac_era import Agent, build_agent, export_policy, log_values, make_losses
+from sac_era import Agent, build_agent, export_policy, log_values, make_losses, temperature_loss
 from torch import Tensor, nn, optim
 from torch.func import functional_call, stack_module_state, vmap
 
@@ -79,9 +83,7 @@ class Args(sac_era.Args, SeedsArgs):
         super().check()
         self.check_seeds(
             "sac_era.py",
-            # Normal.rsample draws its noise in place into a new tensor: vmap cannot make it per seed.
             unsupported=(
-                ("--no-era", not self.era, "its tanh-Gaussian cannot sample under vmap"),
                 ("--cudagraphs", self.cudagraphs, "not yet"),
                 ("--capture-video", self.capture_video, "not yet"),
             ),
@@ -101,7 +103,10 @@ class _SeedLosses(nn.Module):
     def forward(self, loss: str, *inputs: Any) -> Any:
         if loss == "delta":
             return self.actor.era_std.era_delta.loss(*inputs)
-        return (self.critic_loss if loss == "critic" else self.actor_loss)(*inputs, None)  # ERA: no temperature
+        if loss == "alpha":  # --no-era; the seed's own log alpha is an input, not one of the modules' parameters
+            return temperature_loss(*inputs, self.actor.target_entropy)
+        data, *alpha = inputs  # --no-era: the seed's temperature; ERA: none (vmap maps tensors, not None)
+        return (self.critic_loss if loss == "critic" else self.actor_loss)(data, alpha[0] if alpha else None)
 
 
 def stack_parameters(modules: list[nn.Module], prefix: str) -> dict[str, Tensor]:
@@ -137,19 +142,26 @@ class StackedSAC:
         self.qf_target_params = [
             self.params["qf_target." + k[len("qf.") :]] for k in self.params if k.startswith("qf.")
         ]
-        self.delta = self.params["actor.era_std.era_delta.delta"]
-        adam: dict[str, Any] = {"fused": True} if self.delta.device.type == "cuda" else {}  # as sac_era.build_agent
+        device = self.qf_params[0].device
+        adam: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}  # as sac_era.build_agent
         self.actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr, **adam)
         self.q_optimizer = optim.AdamW(self.qf_params, lr=args.q_lr, weight_decay=args.q_weight_decay, **adam)
-        self.delta_optimizer = optim.Adam([self.delta], lr=args.delta_lr, **adam) if args.delta == "auto" else None
+        self.delta_optimizer = self.alpha_optimizer = None
+        if args.era:  # ERA | --no-era
+            self.delta = self.params["actor.era_std.era_delta.delta"]
+            self.max_delta = agents[0].actor.era_std.era_delta.max_delta
+            if args.delta == "auto":
+                self.delta_optimizer = optim.Adam([self.delta], lr=args.delta_lr, **adam)
+        else:  # each seed's own temperature, (N,), and Adam's elementwise state for it
+            self.log_alpha = torch.stack([agent.log_alpha.detach() for agent in agents]).requires_grad_(True)
+            self.alpha_optimizer = optim.Adam([self.log_alpha], lr=args.q_lr, **adam)
         for name in OPTIMIZERS:  # the seeds' optimiser states (empty for new agents, a checkpoint's on resume)
             if getattr(self, name) is not None:
                 getattr(self, name).load_state_dict(stack_optimizer_states([getattr(a, name) for a in agents]))
-        self.max_delta = agents[0].actor.era_std.era_delta.max_delta
         # One vmapped function per loss; --compile compiles each to one graph (forward and backward), as sac_era.py's.
         self._losses = {
             loss: vmap(functools.partial(self._seed_loss, loss), in_dims=(0, 0), randomness=randomness)
-            for loss in ("critic", "actor", "delta")
+            for loss in ("critic", "actor", "delta", "alpha")
         }
         if args.compile:
             self._losses = {loss: torch.compile(fn, fullgraph=True) for loss, fn in self._losses.items()}
@@ -158,8 +170,8 @@ class StackedSAC:
         return functional_call(self.template, params, (loss, *inputs), strict=False)
 
     def losses(self, loss: str, *inputs: Any) -> Any:
-        """The single-seed ``loss`` (``"critic"``, ``"actor"`` or ``"delta"``) of every seed, stacked; ``inputs``
-        have a leading seed axis."""
+        """The single-seed ``loss`` (``"critic"``, ``"actor"``, ``"delta"`` or ``"alpha"``) of every seed, stacked;
+        ``inputs`` have a leading seed axis."""
         return self._losses[loss](self.params, inputs)
 
     def update(self, data: ReplayBatch) -> dict[str, Tensor]:
@@ -167,12 +179,13 @@ class StackedSAC:
 
         :return: ``sac_era.make_update``'s outputs with a leading seed axis.
         """
-        qf_loss, q1_mean, q2_mean = self.losses("critic", data)
+        alpha = () if self.args.era else (self.log_alpha.detach().exp(),)  # ERA: no temperature
+        qf_loss, q1_mean, q2_mean = self.losses("critic", data, *alpha)
         self._step(self.q_optimizer, qf_loss)
         with torch.no_grad():
             torch._foreach_lerp_(self.qf_target_params, self.qf_params, self.args.tau)
         self.qf_requires_grad(False)  # as in sac_era.py: the actor's gradient flows through the critics, not into them
-        loss, out = self.losses("actor", data)
+        loss, out = self.losses("actor", data, *alpha)
         self._step(self.actor_optimizer, loss)
         self.qf_requires_grad(True)
         out.update({"losses/qf_loss": qf_loss.detach() / 2.0, "losses/actor_loss": loss.detach()})
@@ -183,6 +196,10 @@ class StackedSAC:
             with torch.no_grad():
                 self.delta.clamp_(0.0, self.max_delta)  # EntropyDelta.clamp_, elementwise over the seeds
             out["losses/delta_loss"] = delta_loss.detach()
+        elif not self.args.era:  # SAC's temperature per seed, as sac_era.make_update's
+            alpha_loss = self.losses("alpha", self.log_alpha, out["entropy"])
+            self._step(self.alpha_optimizer, alpha_loss)
+            out["losses/alpha"], out["losses/alpha_loss"] = self.log_alpha.detach().exp(), alpha_loss.detach()
         return out
 
     def qf_requires_grad(self, requires_grad: bool) -> None:
@@ -213,12 +230,14 @@ class StackedSAC:
             module = getattr(agent, name)
             state = {k[len(name) + 1 :]: v[index] for k, v in self.params.items() if k.startswith(name + ".")}
             module.load_state_dict(state)
+        if not self.args.era:
+            agent.log_alpha.copy_(self.log_alpha[index])
         for name in OPTIMIZERS:
             if getattr(self, name) is not None:
                 getattr(agent, name).load_state_dict(seed_optimizer_state(getattr(self, name), index))
 
 
-OPTIMIZERS = ("actor_optimizer", "q_optimizer", "delta_optimizer")
+OPTIMIZERS = ("actor_optimizer", "q_optimizer", "delta_optimizer", "alpha_optimizer")
 
 
 def stack_batches(batches: list[ReplayBatch]) -> ReplayBatch:

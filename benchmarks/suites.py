@@ -194,7 +194,9 @@ def _three_seed_group(
 
 PPO = Algorithm("PPO", (PYTHON_PLACEHOLDER, "agents/ppo_era.py", "--no-era"), seeds_agent="agents/ppo_era_seeds.py")
 PPO_ERA = Algorithm("PPO-ERA", (PYTHON_PLACEHOLDER, "agents/ppo_era.py"), seeds_agent="agents/ppo_era_seeds.py")
-SAC = Algorithm("SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era"), cuda=True)
+SAC = Algorithm(
+    "SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era"), cuda=True, seeds_agent="agents/sac_era_seeds.py"
+)
 SAC_ERA = Algorithm(
     "SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py"), cuda=True, seeds_agent="agents/sac_era_seeds.py"
 )
@@ -258,7 +260,9 @@ CPU_SAC_LEARNING_STARTS = 2_000
 # LeanRL's SAC setting (2x256, one update per environment step) on the CPU, with a shorter random warm-up than the
 # released 5000 steps so that a 20k-step run spends 90% of it learning.
 _CPU_SAC_FLAGS = ("--hidden-dim", "256", "--updates-per-step", "1", "--learning-starts", str(CPU_SAC_LEARNING_STARTS))
-CPU_SAC = Algorithm("SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era", *_CPU_SAC_FLAGS))
+CPU_SAC = Algorithm(
+    "SAC", (PYTHON_PLACEHOLDER, "agents/sac_era.py", "--no-era", *_CPU_SAC_FLAGS), seeds_agent="agents/sac_era_seeds.py"
+)
 CPU_SAC_ERA = Algorithm(
     "SAC-ERA", (PYTHON_PLACEHOLDER, "agents/sac_era.py", *_CPU_SAC_FLAGS), seeds_agent="agents/sac_era_seeds.py"
 )

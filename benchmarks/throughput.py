@@ -8,19 +8,26 @@ start, environment creation, the random warm-up, compilation and the final evalu
 (:func:`steps_per_second_after_burn_in`). Any program that logs scalars to TensorBoard with its global step can be
 measured this way, which is how :mod:`benchmarks.peers` times CleanRL.
 
-SAC family (batch 256, ELU networks) at LeanRL's setting (2x256, one update per step) and at the released recipe (2x512,
-two updates per step): ``agents/sac_era.py`` (ERA and ``--no-era``, each in every ``--modes``: eager, ``--compile``,
-``--cudagraphs``), SB3 ``SAC(ERASACPolicy)``, stock SB3 ``SAC``. PPO family (2x64 tanh, 2048-step rollouts,
-10 epochs, normalised observations and rewards): ``agents/ppo_era.py`` (ERA and ``--no-era``),
-SB3 ``PPO(ERAActorCriticPolicy)``, stock SB3 ``PPO``. Ratios: ERA / its twin (target at least 0.93) and each variant /
-stock SB3. Known differences: the agents' SAC critics have LayerNorm (SB3's cannot) and use AdamW.
+SAC family (batch 256, ELU networks) at LeanRL's setting (2x256, one update per step), at the released recipe (2x512,
+two updates per step) and small (2x64, one update per step): ``agents/sac_era.py`` (ERA and ``--no-era``, each in
+every ``--modes``: eager, ``--compile``, ``--cudagraphs``), SB3 ``SAC(ERASACPolicy)``, stock SB3 ``SAC``. PPO family
+(2x64 tanh, 2048-step rollouts, 10 epochs, normalised observations and rewards): ``agents/ppo_era.py`` (ERA and
+``--no-era``), SB3 ``PPO(ERAActorCriticPolicy)``, stock SB3 ``PPO``. Ratios: ERA / its twin (target at least 0.93)
+and each variant / stock SB3. Known differences: the agents' SAC critics have LayerNorm (SB3's cannot) and use AdamW.
 
 The compile row (``--compile-row``): in a fresh process with an empty Inductor cache, the SAC-ERA update of
 ``agents/sac_era.py --compile`` against the same update eager, alternating blocks in steady state, and the cold
 compile time (targets: at least 1.4x, under 90 s); see :mod:`benchmarks.compile_probe`.
 
+Seed throughput (``--seeds N ...``, issue 18): total environment steps per second over all seeds of
+``agents/sac_era_seeds.py --num-seeds N`` (every seed steps at each global step, so N times its clock's steps) against
+N single-seed ``agents/sac_era.py`` processes run one after another (their steps over the sum of their seconds, each
+clocked after its own burn-in), for each network of ``--sac-settings``; eager, written to ``seeds.csv`` / ``seeds.md``
+beside the table above (which it leaves as it is).
+
     python -m benchmarks.throughput --sac-settings leanrl                  # CPU, HalfCheetah-v5
     python -m benchmarks.throughput --cuda --algorithms sac --modes eager compile cudagraphs
+    python -m benchmarks.throughput --seeds 3 5 --sac-settings released leanrl small
 
 ``--cuda`` without a CUDA device writes every row as "not measured". Results: ``benchmarks/results/throughput-burnin``
 (``-cuda`` with ``--cuda``).
@@ -28,6 +35,7 @@ compile time (targets: at least 1.4x, under 90 s); see :mod:`benchmarks.compile_
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -35,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -130,14 +138,27 @@ class RunBudget:
 
 @dataclass(kw_only=True)
 class Args(RunBudget):
-    sac_settings: tuple[Literal["leanrl", "released"], ...] = ("leanrl",)
-    """leanrl: 2x256, one update per step (LeanRL's setting); released: 2x512, two updates per step"""
+    sac_settings: tuple[Literal["leanrl", "released", "small"], ...] = ("leanrl",)
+    """leanrl: 2x256, one update per step (LeanRL's setting); released: 2x512, two updates per step; small: 2x64, one
+    update per step"""
     modes: tuple[Mode, ...] = ("eager",)
     """the agents' fast paths to time: eager, --compile, --cudagraphs (CUDA only; agents without the flag skip it)"""
     compile_row: bool = True
     """also time the compiled SAC-ERA update against eager in steady state, and its cold compile"""
     results_dir: Path | None = None
     """where the results go; None: benchmarks/results/throughput-burnin (-cuda with --cuda)"""
+    seeds: tuple[int, ...] = ()
+    """instead of the table above, seed throughput: for each N given (>= 2), sac_era_seeds.py --num-seeds N against
+    N sac_era.py processes one after another, at each of --sac-settings (eager; seeds.csv and seeds.md)"""
+
+    def check(self) -> None:
+        super().check()
+        if not self.seeds:
+            return
+        if min(self.seeds) < 2:
+            raise ValueError(f"--seeds must be numbers of seeds >= 2 (1 is sac_era.py itself), got {self.seeds}")
+        if self.modes != ("eager",) or "sac" not in self.algorithms:
+            raise ValueError("--seeds times eager SAC only: leave --modes and --algorithms at eager and sac")
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,10 @@ class Variant:
     total: int
     twin: str | None = None
     pythonpath: tuple[str, ...] = field(default=())
+    seeds: int = 1
+    """seeds the row trains, from ``--seed`` on: all in the command's one process (``--num-seeds``), or with
+    ``one_process_per_seed`` the command once per seed, one after another"""
+    one_process_per_seed: bool = False
 
     @property
     def clock_period(self) -> int:
@@ -206,6 +231,7 @@ def settings(family: str, args: Args) -> list[Setting]:
     known = {
         "leanrl": _sac_setting("2x256, 1 update/step (LeanRL)", 256, 1, args.sac_learning_starts),
         "released": _sac_setting("2x512, 2 updates/step (released recipe)", 512, 2, args.sac_learning_starts),
+        "small": _sac_setting("2x64, 1 update/step", 64, 1, args.sac_learning_starts),
     }
     return [known[name] for name in args.sac_settings]
 
@@ -238,6 +264,27 @@ def variants(args: Args) -> list[Variant]:
     return rows
 
 
+STACKED_SEEDS, SEED_PROCESSES = "agents/sac_era_seeds.py, one process", "agents/sac_era.py, a process per seed"
+"""The two rows of each seed-throughput setting; the first's ``ratio_to_processes`` is against the second."""
+
+
+def seed_variants(args: Args) -> list[Variant]:
+    """Per network of ``--sac-settings`` and N of ``--seeds``: N seeds in one ``sac_era_seeds.py`` process, then the
+    same N seeds as ``sac_era.py`` processes one after another, with the same flags."""
+    burn_in, total = budget("sac", args)
+    rows = []
+    for setting in settings("sac", args):
+        flags = (*contract_flags(total, args), "--checkpoint-every", "0", "--log-every", "500", *setting.agent)
+        for num_seeds in args.seeds:
+            label = f"{setting.label}, {num_seeds} seeds"
+            seeds_agent = (sys.executable, str(REPO_ROOT / "agents" / "sac_era_seeds.py"), *flags)
+            seeds_agent += ("--num-seeds", str(num_seeds), "--run-dirs", "runs/run-{seed}", "--no-progress")
+            rows += [Variant("sac", label, STACKED_SEEDS, seeds_agent, burn_in, total, seeds=num_seeds),
+                     Variant("sac", label, SEED_PROCESSES, agent_command("sac", flags), burn_in, total,
+                             seeds=num_seeds, one_process_per_seed=True)]  # fmt: skip
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------------ measuring
 @dataclass(frozen=True)
 class Clock:
@@ -246,10 +293,17 @@ class Clock:
     first_step: int
     last_step: int
     seconds: float
+    seeds: int = 1
+    """seeds that each took the steps from ``first_step`` to ``last_step`` in these seconds"""
+
+    @property
+    def steps(self) -> int:
+        """Environment steps over all seeds."""
+        return (self.last_step - self.first_step) * self.seeds
 
     @property
     def steps_per_second(self) -> float:
-        return (self.last_step - self.first_step) / self.seconds
+        return self.steps / self.seconds
 
 
 def logged_step_times(run_dir: Path) -> dict[int, float]:
@@ -298,6 +352,17 @@ def run_once(variant: Variant, work_dir: Path, threads: int, timeout_s: float) -
     :raises RuntimeError: if the program fails or times out (with the end of its output).
     """
     work_dir.mkdir(parents=True)
+    if variant.one_process_per_seed:  # each seed's process clocked alone; their steps over the sum of their seconds
+        at = variant.command.index("--seed") + 1
+        clocks = [
+            run_once(replace(variant, command=(*variant.command[:at], str(int(variant.command[at]) + offset),
+                                               *variant.command[at + 1 :]), seeds=1, one_process_per_seed=False),
+                     work_dir / f"seed-{offset}", threads, timeout_s)
+            for offset in range(variant.seeds)
+        ]  # fmt: skip
+        if len({(clock.first_step, clock.last_step) for clock in clocks}) != 1:
+            raise RuntimeError(f"{variant.name}: the seeds' clocks span different steps: {clocks}")
+        return Clock(clocks[0].first_step, clocks[0].last_step, sum(clock.seconds for clock in clocks), variant.seeds)
     log = work_dir / "output.log"
     with log.open("w") as out:
         try:
@@ -309,7 +374,8 @@ def run_once(variant: Variant, work_dir: Path, threads: int, timeout_s: float) -
     if code != 0:
         tail = "\n".join(log.read_text().splitlines()[-20:])
         raise RuntimeError(f"{variant.name} failed ({code}): {shlex.join(variant.command)}\n{tail}")
-    return steps_per_second_after_burn_in(work_dir, variant.burn_in, variant.total, variant.clock_period)
+    clock = steps_per_second_after_burn_in(work_dir, variant.burn_in, variant.total, variant.clock_period)
+    return replace(clock, seeds=variant.seeds)  # several seeds in this process: each at every logged step
 
 
 def measure(
@@ -330,7 +396,7 @@ def measure(
                 clock = run_once(variant, Path(scratch) / f"{index}-{repeat}", threads, timeout_s)
                 rows.append({"family": variant.family, "setting": variant.setting, "variant": variant.name,
                              "repeat": repeat, "first_step": clock.first_step, "last_step": clock.last_step,
-                             "steps": clock.last_step - clock.first_step, "seconds": clock.seconds})  # fmt: skip
+                             "steps": clock.steps, "seconds": clock.seconds})  # fmt: skip
                 print(f"{variant.name} [{variant.setting}]: {clock.steps_per_second:.1f} steps/s", flush=True)
                 if on_run is not None:
                     on_run(pd.DataFrame(rows))
@@ -339,8 +405,8 @@ def measure(
 
 def not_measured(table: Sequence[Variant]) -> pd.DataFrame:
     """Every row of the table, without numbers (``seconds`` NaN): never estimated."""
-    rows = [{"family": v.family, "setting": v.setting, "variant": v.name, "repeat": 0, "steps": v.total - v.burn_in}
-            for v in table]  # fmt: skip
+    rows = [{"family": v.family, "setting": v.setting, "variant": v.name, "repeat": 0,
+             "steps": (v.total - v.burn_in) * v.seeds} for v in table]  # fmt: skip
     return pd.DataFrame(rows).assign(seconds=np.nan)
 
 
@@ -373,12 +439,18 @@ def _cells(row: pd.Series) -> list[str]:
         return ["not measured"] * 4
     twin = row["ratio_to_twin"]
     twin_cell = "-" if not np.isfinite(twin) else f"{twin:.2f}x ({'met' if twin >= TWIN_RATIO_TARGET else 'missed'})"
-    return [
-        f"{row['median']:.0f}",
-        f"{row['min']:.0f}-{row['max']:.0f}",
-        twin_cell,
-        f"{row['ratio_to_sb3']:.2f}x",
-    ]
+    return [*_speed_cells(row), twin_cell, f"{row['ratio_to_sb3']:.2f}x"]
+
+
+def _seed_cells(row: pd.Series) -> list[str]:
+    if not np.isfinite(row["median"]):
+        return ["not measured"] * 3
+    ratio = "-" if row["variant"] == SEED_PROCESSES else f"{row['ratio_to_processes']:.2f}x"  # the reference: "-"
+    return [*_speed_cells(row), ratio]
+
+
+def _speed_cells(row: pd.Series) -> list[str]:
+    return [f"{row['median']:.0f}", f"{row['min']:.0f}-{row['max']:.0f}"]
 
 
 def results_directory(args: Args) -> Path:
@@ -405,33 +477,47 @@ def write_results(
     device: str,
     runs_planned: int | None = None,
 ) -> str:
-    """``throughput.csv`` (every run), ``compile.json`` (the compile row) and ``throughput.md``; with fewer runs than
-    ``runs_planned``, the Markdown says it is incomplete."""
+    """``throughput.csv`` (every run), ``compile.json`` (the compile row) and ``throughput.md``; with ``--seeds``
+    ``seeds.csv`` and ``seeds.md`` instead (the seed-throughput rows). With fewer runs than ``runs_planned``, the
+    Markdown says it is incomplete."""
     results_dir = results_directory(args)
     results_dir.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(results_dir / "throughput.csv", index=False)
-    table = markdown_table(
-        [
-            "Family",
-            "Setting",
-            "Variant",
-            "Steps/s (median)",
-            "Range over repeats",
-            f"ERA / twin (target >= {TWIN_RATIO_TARGET})",
-            "vs stock SB3",
-        ],
-        [[row["family"].upper(), row["setting"], row["variant"], *_cells(row)] for _, row in summary.iterrows()],
+    runs.to_csv(results_dir / f"{'seeds' if args.seeds else 'throughput'}.csv", index=False)
+    clock = (
+        "Steps per second between the first TensorBoard step logged at or after the burn-in and the last one logged "
+        "before the end (process start, warm-up, compilation and the final evaluation excluded)."
     )
+    if args.seeds:
+        title = "# Seed throughput: N seeds in one process against a process per seed"
+        table = markdown_table(
+            ["Setting", "Variant", "Steps/s over all seeds (median)", "Range over repeats", "vs a process per seed"],
+            [[row["setting"], row["variant"], *_seed_cells(row)] for _, row in summary.iterrows()],
+        )
+        setup = (
+            f"{args.env_id}; SAC-ERA (ELU, LayerNorm critics, batch 256, settings as in the table), "
+            f"{args.sac_total_timesteps} steps per seed ({args.sac_learning_starts} random), clock from step "
+            f"{args.sac_burn_in}; N seeds from seed {args.seed} in one sac_era_seeds.py process (N times its steps) "
+            "against the same N seeds as sac_era.py processes run one after another (their steps over the sum of "
+            f"their clocked seconds); {args.repeats} interleaved repeats. {clock}"
+        )
+    else:
+        title = "# Training throughput after a burn-in"
+        headers = ["Family", "Setting", "Variant", "Steps/s (median)", "Range over repeats"]
+        table = markdown_table(
+            [*headers, f"ERA / twin (target >= {TWIN_RATIO_TARGET})", "vs stock SB3"],
+            [[row["family"].upper(), row["setting"], row["variant"], *_cells(row)] for _, row in summary.iterrows()],
+        )
+        setup = (
+            f"{args.env_id}; SAC: {args.sac_total_timesteps} steps ({args.sac_learning_starts} random), ELU, batch "
+            f"256, settings as in the table, clock from step {args.sac_burn_in}; PPO: {args.ppo_total_timesteps} "
+            f"steps, clock from step {args.ppo_burn_in}. Every run its own process; {args.repeats} interleaved "
+            f"repeats. {clock}"
+        )
     lines = [
-        "# Training throughput after a burn-in",
+        title,
         "",
         *provenance_lines(command, device, args.threads),
-        f"- **Setup:** {args.env_id}; SAC: {args.sac_total_timesteps} steps ({args.sac_learning_starts} random), "
-        f"ELU, batch 256, settings as in the table, clock from step {args.sac_burn_in}; PPO: "
-        f"{args.ppo_total_timesteps} steps, clock from step {args.ppo_burn_in}. Every run its own process; "
-        f"{args.repeats} interleaved repeats. Steps per second between the first TensorBoard step logged at or "
-        "after the burn-in and the last one logged before the end (process start, warm-up, compilation and the "
-        "final evaluation excluded).",
+        f"- **Setup:** {setup}",
         *([f"- **Incomplete:** {len(runs)} of {runs_planned} runs"] if len(runs) < (runs_planned or 0) else []),
         "",
         table,
@@ -441,7 +527,7 @@ def write_results(
         (results_dir / "compile.json").write_text(json.dumps(compile_row, indent=2) + "\n")
         lines += [compile_table(compile_row), ""]
     text = "\n".join(lines)
-    (results_dir / "throughput.md").write_text(text)
+    (results_dir / f"{'seeds' if args.seeds else 'throughput'}.md").write_text(text)
     return text
 
 
@@ -489,7 +575,10 @@ def compile_probe(args: Args) -> dict:
 def main(args: Args) -> None:
     args.check()
     command = " ".join(["python -m benchmarks.throughput", *map(shlex.quote, sys.argv[1:])])
-    table = variants(args)
+    table = seed_variants(args) if args.seeds else variants(args)
+    references = {"ratio_to_processes": {"sac": SEED_PROCESSES}} if args.seeds else None
+    summary = functools.partial(summarize, table=table, references=references)
+    with_compile_row = args.compile_row and not args.seeds
     setting = "2x256, batch 256, HalfCheetah sizes"
     if args.cuda and not torch.cuda.is_available():
         reason = "not measured (no CUDA device on this machine)"
@@ -498,11 +587,11 @@ def main(args: Args) -> None:
         device, planned = "CUDA" if args.cuda else "CPU", args.repeats * len(table)
 
         def write_partial(runs_so_far: pd.DataFrame) -> None:
-            write_results(runs_so_far, summarize(runs_so_far, table), None, args, command, device, planned)
+            write_results(runs_so_far, summary(runs_so_far), None, args, command, device, planned)
 
         runs = measure(table, args.repeats, args.threads, args.run_timeout_s, write_partial)
-        compile_row = {"setting": setting, **compile_probe(args)} if args.compile_row else None
-    print(write_results(runs, summarize(runs, table), compile_row if args.compile_row else None, args, command, device))
+        compile_row = {"setting": setting, **compile_probe(args)} if with_compile_row else None
+    print(write_results(runs, summary(runs), compile_row if with_compile_row else None, args, command, device))
 
 
 if __name__ == "__main__":

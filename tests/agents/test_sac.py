@@ -191,6 +191,47 @@ def test_no_era_tunes_alpha_towards_minus_d_and_has_no_delta():
     assert "era/delta" not in stats
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+@pytest.mark.parametrize("sample_shape", [(), (2,)], ids=["one", "two-per-state"])
+def test_no_era_sampling_draws_torch_normals_numbers(sample_shape, device):
+    """--no-era's Gaussian samples with randn_like (which vmap can draw per seed) instead of Normal's in-place fill:
+    the same numbers, and the same generator state after them, so a single-seed run is unchanged."""
+    gen = torch.Generator().manual_seed(0)
+    loc = torch.randn(BATCH, ACTION_DIM, generator=gen).to(device)
+    scale = (torch.rand(BATCH, ACTION_DIM, generator=gen) + 0.1).to(device)
+    for draw in ("rsample", "sample"):
+        draws = []
+        for normal in (torch.distributions.Normal, sac_era.VmapNormal):
+            torch.manual_seed(3)
+            draws.append((getattr(normal(loc, scale), draw)(sample_shape), torch.rand(4, device=device)))
+        (expected, expected_next), (got, got_next) = draws
+        assert got.shape == (*sample_shape, BATCH, ACTION_DIM)
+        assert torch.equal(got, expected), draw
+        assert torch.equal(got_next, expected_next), draw
+
+
+def test_no_era_policy_samples_per_seed_under_vmap():
+    """What sac_era_seeds.py needs: the tanh-Gaussian samples under vmap with randomness="different", each seed its own
+    noise (here identical parameters and observations), its actions in [-1, 1] and its log-prob that of those."""
+    _, agent = make_agent(era=False)
+    params = {name: value.detach().expand(3, *value.shape) for name, value in agent.actor.named_parameters()}
+    obs = torch.randn(BATCH, OBS_DIM).expand(3, BATCH, OBS_DIM)
+
+    def sample(seed_params, seed_obs):
+        dist = torch.func.functional_call(agent.actor, seed_params, (seed_obs,))[0]
+        actions = dist.rsample()
+        return actions, dist.log_prob(actions)
+
+    actions, log_prob = torch.func.vmap(sample, randomness="different")(params, obs)
+    assert actions.shape == (3, BATCH, ACTION_DIM) and bool((actions.abs() <= 1).all())
+    assert not torch.equal(actions[0], actions[1]) and not torch.equal(actions[1], actions[2])
+    for i in range(3):  # the log-prob of each seed's own sample (recomputed through atanh: away from saturation)
+        inside = (actions[i].abs() < 0.9).all(-1)
+        assert inside.any()
+        expected = agent.actor(obs[i])[0].log_prob(actions[i])[inside]
+        torch.testing.assert_close(log_prob[i][inside], expected, rtol=1e-4, atol=1e-4)
+
+
 def test_released_initialisation_and_critic_weight_decay():
     _, agent = make_agent()
     for name, layer in [*agent.actor.named_modules(), *agent.qf.named_modules()]:

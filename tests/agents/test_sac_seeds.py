@@ -49,12 +49,18 @@ def single_seed_updates(args, agents, batches, steps):
     return outs
 
 
+VARIANTS = pytest.mark.parametrize(
+    "options", [{"delta": 0.0}, {"delta": "auto"}, {"era": False}], ids=["constant-delta", "auto-delta", "no-era"]
+)
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
-@pytest.mark.parametrize("delta", [0.0, "auto"], ids=["constant-delta", "auto-delta"])
-def test_one_stacked_update_equals_the_single_seed_updates(delta, device):
-    """On CUDA the single-seed agents use fused Adam, as the stacked one does there."""
+@VARIANTS
+def test_one_stacked_update_equals_the_single_seed_updates(options, device):
+    """Losses, gradients, parameters after the optimiser steps and (--no-era) each seed's temperature. On CUDA the
+    single-seed agents use fused Adam, as the stacked one does there."""
     device = torch.device(device)
-    args, agents = make_agents(device, delta=delta)
+    args, agents = make_agents(device, **options)
     stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args, randomness="same")
     batches = [ReplayBatch(*(field.to(device) for field in make_batch(seed))) for seed in range(NUM_SEEDS)]
     steps = 3  # the optimisers' moments carry over between steps
@@ -71,8 +77,22 @@ def test_one_stacked_update_equals_the_single_seed_updates(delta, device):
         for name in ("actor", "qf", "qf_target"):
             for key, param in getattr(agent, name).state_dict().items():
                 torch.testing.assert_close(stacked.params[f"{name}.{key}"][i], param, msg=f"{name}.{key}, seed {i}")
-    if delta == "auto":
+            for key, param in getattr(agent, name).named_parameters():  # the last step's gradients
+                stacked_grad = stacked.params[f"{name}.{key}"].grad
+                assert (stacked_grad is None) == (param.grad is None), f"{name}.{key}"
+                if param.grad is not None:
+                    torch.testing.assert_close(stacked_grad[i], param.grad, msg=f"grad {name}.{key}, seed {i}")
+        if not args.era:  # its own temperature: log alpha, its gradient and Adam's moments
+            torch.testing.assert_close(stacked.log_alpha[i], agent.log_alpha, msg=f"log alpha, seed {i}")
+            torch.testing.assert_close(stacked.log_alpha.grad[i], agent.log_alpha.grad, msg=f"alpha grad, seed {i}")
+            state = sac_era_seeds.seed_optimizer_state(stacked.alpha_optimizer, i)["state"][0]
+            for key, value in agent.alpha_optimizer.state_dict()["state"][0].items():
+                torch.testing.assert_close(state[key], value, msg=f"alpha optimiser {key}, seed {i}")
+    if options.get("delta") == "auto":
         assert stacked.delta.grad is not None and stacked.delta.shape == (NUM_SEEDS,)
+    if not args.era:
+        assert stacked.log_alpha.shape == (NUM_SEEDS,) and "losses/alpha" in stacked_outs[0]
+        assert len(set(stacked.log_alpha.tolist())) == NUM_SEEDS  # each seed's batch moved its own alpha
 
 
 def test_gradients_are_each_seeds_own():
@@ -101,10 +121,11 @@ def test_write_to_gives_a_seed_its_own_parameters():
         torch.testing.assert_close(mine, theirs, msg=key)
 
 
-def test_seeds_draw_their_own_noise():
+@pytest.mark.parametrize("options", [{}, {"era": False}], ids=["era", "no-era"])
+def test_seeds_draw_their_own_noise(options):
     """Identical networks and observations in every seed: the seeds' actions still differ (vmap's randomness
     "different"), and so do their updates."""
-    args, agents = make_agents()
+    args, agents = make_agents(**options)
     stacked = sac_era_seeds.StackedSAC([copy.deepcopy(agents[0]) for _ in range(NUM_SEEDS)], args)
     out = stacked.update(sac_era_seeds.stack_batches([make_batch(0)] * NUM_SEEDS))
     assert not torch.equal(out["losses/qf_loss"][0], out["losses/qf_loss"][1])
@@ -145,15 +166,16 @@ def test_compiled_stacked_update_runs_with_inductor():
     assert all(torch.isfinite(value).all() for value in stacked.params.values())
 
 
-def test_seed_checkpoints_restack_to_the_same_training_state():
+@pytest.mark.parametrize("options", [{"delta": "auto"}, {"era": False}], ids=["auto-delta", "no-era"])
+def test_seed_checkpoints_restack_to_the_same_training_state(options):
     """What --resume does: each seed's slice (parameters and optimiser states, as sac_era.py checkpoints them) stacked
     again continues exactly as the original stacked agent."""
-    args, agents = make_agents(delta="auto")
+    args, agents = make_agents(**options)
     stacked = sac_era_seeds.StackedSAC(agents, args, randomness="same")
     data = sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)])
     for _ in range(2):
         stacked.update(data)
-    _, fresh = make_agents(delta="auto")
+    _, fresh = make_agents(**options)
     for index, agent in enumerate(fresh):
         stacked.write_to(agent, index)
         agent.load_state_dict(copy.deepcopy(agent.state_dict()))  # through a checkpoint's dict
@@ -166,3 +188,5 @@ def test_seed_checkpoints_restack_to_the_same_training_state():
         torch.testing.assert_close(got[name], value, rtol=0, atol=0, msg=name)
     for name, value in stacked.params.items():
         torch.testing.assert_close(restacked.params[name], value, rtol=0, atol=0, msg=name)
+    if not args.era:
+        torch.testing.assert_close(restacked.log_alpha, stacked.log_alpha, rtol=0, atol=0, msg="log alpha")

@@ -117,6 +117,33 @@ def test_resume_continues_every_seed(tmp_path):
         assert pd.read_csv(run_dir / "evaluations.csv")["global_step"].iloc[-1] == budget
 
 
+def test_no_era_seeds_run_and_resume(tmp_path):
+    """Plain SAC stacked: each seed its own run directory, config, evaluations and temperature; --resume with a larger
+    budget continues both."""
+    run_dirs = run_seeds(tmp_path, "--no-era", "--eval-every", "200")
+    alphas = []
+    for seed, run_dir in zip(SEEDS, run_dirs, strict=True):
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["seed"] == seed and config["era"] is False
+        assert pd.read_csv(run_dir / "evaluations.csv")["global_step"].tolist() == [200, 300]
+        agent = torch.load(run_dir / "checkpoint.pt", weights_only=False)["agent"]
+        assert "era_std.era_delta.delta" not in agent["actor"] and agent["alpha_optimizer"]["state"]
+        alphas.append(agent["log_alpha"])
+    assert alphas[0].shape == () and alphas[0] != alphas[1]  # each seed's own temperature, not a shared one
+
+    resume = [sys.executable, str(AGENTS / "sac_era_seeds.py"), "--resume", str(run_dirs[0])]
+    result = subprocess.run(
+        [*resume, "--total-timesteps", "500"], capture_output=True, text=True, env=ENV, timeout=600, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for run_dir in run_dirs:
+        checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+        assert checkpoint["global_step"] == 500
+        assert pd.read_csv(run_dir / "evaluations.csv")["global_step"].tolist() == [200, 300, 400, 500]
+        entropy = pd.read_csv(run_dir / "entropy.csv")
+        assert entropy["global_step"].is_unique and entropy["global_step"].iloc[-1] == 500
+
+
 def test_a_failing_seed_is_named_and_the_others_keep_their_files(tmp_path, monkeypatch):
     make_vector_env = sac_era_seeds.make_vector_env
 
@@ -160,7 +187,6 @@ def test_a_failing_seed_is_named_and_the_others_keep_their_files(tmp_path, monke
     [
         (["--run-name", "one"], "--run-name"),
         (["--run-dirs", "fixed"], "--run-dirs"),
-        (["--no-era"], "--no-era"),
         (["--num-seeds", "0"], "--num-seeds"),
         (["--num-seeds", "1", "--run-dirs", "runs/x{seed}"], "--run-dirs"),
         (["--capture-video"], "--capture-video"),

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import tyro
 
 pytest.importorskip("stable_baselines3")
 
@@ -218,6 +219,84 @@ def test_throughput_cuda_without_a_gpu_writes_every_row_as_not_measured(tmp_path
     assert len(rows) == 4 and all(line.endswith(" |" + " not measured |" * 4) for line in rows)
     assert pd.read_csv(tmp_path / "throughput.csv")["seconds"].isna().all()
     assert "not measured (no CUDA device on this machine)" in text.split("## `--compile`")[1]
+
+
+SEED_NETWORKS = {"released": ("512", "2"), "leanrl": ("256", "1"), "small": ("64", "1")}
+
+
+def test_seed_rows_put_each_number_of_seeds_in_one_process_beside_a_process_per_seed():
+    """--seeds 3 5 at the three networks: per network and N, sac_era_seeds.py --num-seeds N and sac_era.py, with the
+    same flags (LayerNorm critics, the network's width and update ratio); sac_era_seeds.py accepts its command."""
+    sys.path.insert(0, str(throughput.REPO_ROOT / "agents"))
+    import sac_era_seeds
+
+    args = throughput.Args(seeds=(3, 5), sac_settings=tuple(SEED_NETWORKS))
+    args.check()
+    table = throughput.seed_variants(args)
+    assert [(v.setting.split(",")[0], v.setting.rsplit(", ", 1)[1], v.name, v.seeds) for v in table] == [
+        (f"2x{hidden}", f"{n} seeds", name, n)
+        for hidden, _ in SEED_NETWORKS.values()
+        for n in (3, 5)
+        for name in (throughput.STACKED_SEEDS, throughput.SEED_PROCESSES)
+    ]
+    widths = [width for width in SEED_NETWORKS.values() for _ in (3, 5)]
+    for (hidden, updates), stacked, processes in zip(widths, table[::2], table[1::2], strict=True):
+        assert not stacked.one_process_per_seed and processes.one_process_per_seed
+        assert stacked.command[1].endswith("agents/sac_era_seeds.py") and processes.command[1].endswith("sac_era.py")
+        seeds_flags = ("--num-seeds", str(stacked.seeds), "--run-dirs", "runs/run-{seed}", "--no-progress")
+        assert stacked.command[2:] == (*processes.command[2 : -len(throughput.CONTRACT_LOG_FLAGS)], *seeds_flags)
+        command = " ".join(processes.command)
+        assert f"--hidden-dim {hidden} --updates-per-step {updates}" in command and "layer-norm" not in command
+        assert (stacked.burn_in, stacked.total) == (processes.burn_in, processes.total) == (3000, 12000)
+        parsed = tyro.cli(sac_era_seeds.Args, args=list(stacked.command[2:]))
+        parsed.check()
+        assert parsed.critic_layer_norm and parsed.era and parsed.num_seeds == stacked.seeds
+    with pytest.raises(ValueError, match="--seeds must be"):
+        throughput.Args(seeds=(1, 3)).check()
+    with pytest.raises(ValueError, match="--seeds times eager SAC only"):
+        throughput.Args(seeds=(3,), modes=("compile",)).check()
+
+
+FAKE_SEEDS_PROGRAM = """
+import sys
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+argv = sys.argv[1:]
+seed = int(argv[argv.index("--seed") + 1])
+num_seeds = int(argv[argv.index("--num-seeds") + 1]) if "--num-seeds" in argv else 1
+for s in range(seed, seed + num_seeds):
+    writer = EventFileWriter(f"runs/run-{s}")
+    seconds_per_100 = 1.0 if num_seeds > 1 else 1.0 + s  # one process: all seeds at once; else seed s: 1 + s s
+    for step in range(0, 400, 100):
+        value = summary_pb2.Summary.Value(tag="charts/x", simple_value=1.0)
+        wall_time = step / 100 * seconds_per_100 + 0.01 * s
+        writer.add_event(event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[value])))
+    writer.close()
+"""
+
+
+def test_seed_throughput_counts_every_seed_and_takes_the_ratio_from_the_measured_runs(tmp_path, monkeypatch):
+    """Fake agents with known clocks: 2 seeds in one process, 200 steps each in 2 s (200 steps/s over both), against
+    a process per seed, seed 0 in 2 s and seed 1 in 4 s (400 steps in 6 s): 3x. Written to seeds.csv and seeds.md,
+    leaving throughput.md alone."""
+    real_variants = throughput.seed_variants
+
+    def fake_variants(args):
+        return [dataclasses.replace(v, command=(sys.executable, "-c", FAKE_SEEDS_PROGRAM, *v.command[2:]))
+                for v in real_variants(args)]  # fmt: skip
+
+    monkeypatch.setattr(throughput, "seed_variants", fake_variants)
+    args = throughput.Args(seeds=(2,), sac_settings=("small",), sac_total_timesteps=400, sac_learning_starts=50,
+                           sac_burn_in=100, repeats=1, results_dir=tmp_path)  # fmt: skip
+    throughput.main(args)
+    runs = pd.read_csv(tmp_path / "seeds.csv").set_index("variant")
+    assert runs.loc[throughput.STACKED_SEEDS, ["steps", "seconds"]].tolist() == pytest.approx([400, 2.0], abs=1e-3)
+    assert runs.loc[throughput.SEED_PROCESSES, ["steps", "seconds"]].tolist() == pytest.approx([400, 6.0], abs=1e-3)
+    text = (tmp_path / "seeds.md").read_text()
+    setting = "2x64, 1 update/step, 2 seeds"
+    assert f"| {setting} | {throughput.STACKED_SEEDS} | 200 | 200-200 | 3.00x |" in text
+    assert f"| {setting} | {throughput.SEED_PROCESSES} | 67 | 67-67 | - |" in text
+    assert not (tmp_path / "throughput.md").exists() and not (tmp_path / "compile.json").exists()
 
 
 def test_budgets_that_cannot_give_a_clock_are_refused_naming_the_flag():

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import tyro
 
-from benchmarks.learning import is_complete
-from benchmarks.suites import Algorithm, Suite
+from benchmarks.learning import REPO_ROOT, is_complete
+from benchmarks.suites import SUITES, Algorithm, Suite
 from tests.benchmarks import test_runner
 from tests.benchmarks.test_runner import FAKE_AGENT, _fake_suite, _jobs, _run, _started
 
@@ -70,3 +73,27 @@ def test_an_interrupted_shared_process_resumes_every_seed(tmp_path, calls, monke
 def test_a_suite_can_keep_one_process_per_seed(tmp_path, calls):
     code, _ = _run(tmp_path, _seeds_suite(seeds_per_process=1), seeds_per_process=3)
     assert code == 0 and not any(line.startswith("process") for line in _started(calls))
+
+
+def test_the_sac_baselines_group_their_seeds_as_their_era_twins():
+    """SAC (--no-era) and SAC-ERA of the cpu and paper suites both train their seeds in one sac_era_seeds.py process
+    under --seeds-per-process, so neither side of the comparison runs differently; the grouped command is one that
+    sac_era_seeds.py accepts."""
+    pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
+    sys.path.insert(0, str(REPO_ROOT / "agents"))
+    import sac_era_seeds
+
+    for suite in ("cpu", "paper"):
+        sac_group = next(group for group in SUITES[suite].groups if "SAC" in [a.label for a in group.algorithms])
+        assert {a.label: a.seeds_agent for a in sac_group.algorithms} == dict.fromkeys(
+            ("SAC", "SAC-ERA"), "agents/sac_era_seeds.py"
+        )
+        job = next(j for j in SUITES[suite].jobs(Path("runs")) if j.algorithm.label == "SAC" and j.seed == 0)
+        command = job.seeds_command("py", 3, resume=False)
+        assert command[:3] == ["py", "agents/sac_era_seeds.py", "--no-era"], command
+        assert command[command.index("--num-seeds") + 1] == "3" and "--run-dirs" in command
+        assert command[2:].count("--no-era") == 1 and "--log-dir" not in command
+        args = tyro.cli(sac_era_seeds.Args, args=command[2:])
+        args.check()
+        assert (args.era, args.num_seeds, args.seed) == (False, 3, 0)
+        assert command[2 : 2 + len(job.algorithm.command) - 2] == list(job.algorithm.command[2:])  # its own flags kept
