@@ -247,7 +247,8 @@ class Agent(nn.Module):
             log_std = self.era_std(self.std_logits_net(latent_pi))
             return era_action_distribution(mean, log_std), mean, log_std  # truncated normal on [-1, 1]
         log_std = self.log_std.expand_as(mean)
-        return Normal(mean, log_std.exp()), mean, log_std
+        # No per-call argument checks (host reads every step): the env's FiniteCheck names a non-finite action.
+        return Normal(mean, log_std.exp(), validate_args=False), mean, log_std
 
     def env_action(self, action: Tensor) -> Tensor:
         """A policy action in the environment's bounds: ERA rescales [-1, 1]; plain PPO clips, as SB3 and CleanRL do."""

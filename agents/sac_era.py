@@ -207,7 +207,7 @@ class Critics(nn.Module):
 
 
 class VmapNormal(Normal):
-    """torch's ``Normal`` (its log-prob, entropy, checks), sampling ``loc + scale * randn_like(loc)``: the numbers
+    """torch's ``Normal`` (its log-prob and entropy), sampling ``loc + scale * randn_like(loc)``: the numbers
     ``Normal`` draws from the same generator state (tested), but drawn by an out-of-place op, which
     ``torch.func.vmap`` can draw per seed (``sac_era_seeds.py``); ``Normal`` fills a new tensor in place, which vmap
     refuses."""
@@ -257,8 +257,10 @@ class Actor(nn.Module):
             log_std = self.era_std(std_head)  # ERA: Gaussian entropy H0' in every state (or the batch mean)
             return era_action_distribution(mean, log_std), mean, log_std  # truncated normal, loc = tanh(mean)
         log_std = std_head.clamp(SB3_LOG_STD_MIN, SB3_LOG_STD_MAX)
-        # cache_size=1: log-probs of its own samples need no atanh
-        squashed = TransformedDistribution(VmapNormal(mean, log_std.exp()), [TanhTransform(cache_size=1)])
+        # cache_size=1: log-probs of its own samples need no atanh. No per-call argument checks (host reads every
+        # step): the env's FiniteCheck names a non-finite action.
+        gaussian = VmapNormal(mean, log_std.exp(), validate_args=False)
+        squashed = TransformedDistribution(gaussian, [TanhTransform(cache_size=1)], validate_args=False)
         return squashed, mean, log_std
 
 

@@ -151,11 +151,13 @@ class NonFiniteError(RuntimeError):
 
 
 class FiniteCheck(gym.Wrapper):
-    """Raise :class:`NonFiniteError` at the first NaN or infinite observation (of ``reset`` or ``step``) or reward.
+    """Raise :class:`NonFiniteError` at the first NaN or infinite action given to ``step``, or observation (of
+    ``reset`` or ``step``) or reward returned.
 
-    One ``np.isfinite`` over the observation and one ``math.isfinite`` over the reward per step (about a microsecond
-    on the small NumPy arrays an env returns): a broken env stops the run at once, naming what it returned, instead
-    of training on NaN to the end.
+    One ``np.isfinite`` over the action and the observation and one ``math.isfinite`` over the reward per step (about
+    a microsecond on the small NumPy arrays an env takes and returns): a broken env or a diverged policy stops the run
+    at once, naming what was wrong, instead of training on NaN to the end. This is also what lets the agents' action
+    distributions skip torch's per-call argument checks (host reads on every acting step).
 
     :param env: the environment.
     :param env_id: its id, for the message.
@@ -176,6 +178,8 @@ class FiniteCheck(gym.Wrapper):
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        if not np.isfinite(action).all():
+            self._fail("action", action, "step")
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         self._episode_steps += 1
@@ -192,6 +196,12 @@ class FiniteCheck(gym.Wrapper):
         else:
             bad = np.flatnonzero(~np.isfinite(values))
             detail = ", ".join(f"[{i}] = {values.flat[i]}" for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        if field == "action":  # the policy's output, before the env steps: the agent (networks, inputs) diverged
+            where = f"at step {self._steps + 1} (step {self._episode_steps + 1} of its episode)"
+            raise NonFiniteError(
+                f"{self._name} was given a non-finite action {where}: {detail}. The policy's output is broken "
+                "(diverged networks or non-finite inputs); nothing after this was trained on or saved"
+            )
         where = "at reset" if call == "reset" else f"at step {self._steps} (step {self._episode_steps} of its episode)"
         raise NonFiniteError(
             f"{self._name} returned a non-finite {field} {where}: {detail}. The environment (or the action it was "

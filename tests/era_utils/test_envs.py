@@ -453,6 +453,19 @@ def test_a_non_finite_observation_or_reward_stops_at_its_step_naming_env_and_fie
     assert FiniteCheck in wrapper_types(make_env("Pendulum-v1", seed=0)())
 
 
+@pytest.mark.parametrize("value", [np.nan, -np.inf])
+def test_a_non_finite_action_stops_before_the_env_steps_naming_env_and_step(value: float) -> None:
+    env = make_env("era_utils_test/Broken-v0", seed=0)()
+    env.reset()
+    env.step(np.zeros(1, dtype=np.float32))
+    steps_before = env.unwrapped.t
+    with pytest.raises(NonFiniteError, match=rf"era_utils_test/Broken-v0 \(env 0\) was given a non-finite action at "
+                       rf"step 2 \(step 2 of its episode\): \[0\] = {value}") as excinfo:  # fmt: skip
+        env.step(np.array([value], dtype=np.float32))
+    assert env.unwrapped.t == steps_before  # the env never saw it
+    assert "policy's output is broken" in str(excinfo.value)
+
+
 def test_a_finite_env_passes_the_check_unchanged() -> None:
     checked, plain = make_env("Pendulum-v1", seed=3)(), gym.make("Pendulum-v1")
     obs, _ = checked.reset(seed=3)
