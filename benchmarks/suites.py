@@ -435,13 +435,23 @@ PAPER = Suite(
 )
 
 CPU_LONG_PPO_TOTAL_TIMESTEPS = 1_000_000
+CPU_LONG_SAC_TOTAL_TIMESTEPS = 150_000
+
+# LeanRL's setting on the CPU (2x256, one update per environment step) with the released warm-up of 5000 random steps;
+# both variants train their 3 seeds in one process (sac_era_seeds.py; the suite groups them).
+_CPU_LONG_SAC_FLAGS = ("--hidden-dim", "256", "--updates-per-step", "1")
+CPU_LONG_SAC = Algorithm("SAC", (*CPU_SAC.command[:3], *_CPU_LONG_SAC_FLAGS), seeds_agent="agents/sac_era_seeds.py")
+CPU_LONG_SAC_ERA = Algorithm(
+    "SAC-ERA", (*CPU_SAC_ERA.command[:2], *_CPU_LONG_SAC_FLAGS), seeds_agent=CPU_SAC_ERA.seeds_agent
+)
 
 CPU_LONG = Suite(
     name="cpu-long",
     description=(
         "PPO vs PPO-ERA (target -0.3 nats per dimension) on the paper's four MuJoCo tasks at 1M steps (the paper: "
-        "3M), 3 seeds, 10 evaluations of 10 episodes; about 6 core-hours (3 hours on 2 cores, `--jobs 2`), run across "
-        "sittings: finished runs are committed under benchmarks/results/cpu-long/runs and the suite resumes from them."
+        "3M), and SAC vs SAC-ERA (2x256, one update per step) on Humanoid-v5 (17 actions) at 150k steps, 3 seeds "
+        "each, 10 evaluations of 10 episodes; many CPU hours (see the sizing), run across sittings: finished runs are "
+        "committed under benchmarks/results/cpu-long/runs and the suite resumes from them."
     ),
     groups=(
         Group(
@@ -453,11 +463,24 @@ CPU_LONG = Suite(
             eval_every=CPU_LONG_PPO_TOTAL_TIMESTEPS // 10,
             eval_episodes=10,
         ),
+        Group(
+            name="sac-humanoid",
+            algorithms=(CPU_LONG_SAC, CPU_LONG_SAC_ERA),
+            tasks=("Humanoid-v5",),
+            seeds=(0, 1, 2),
+            total_timesteps=CPU_LONG_SAC_TOTAL_TIMESTEPS,
+            eval_every=CPU_LONG_SAC_TOTAL_TIMESTEPS // 10,
+            eval_episodes=10,
+        ),
     ),
+    seeds_per_process=3,
     runs_dir="benchmarks/results/cpu-long/runs",
 )
-"""Sizing: CleanRL-style PPO at 1M steps took 12-17 minutes per run on one core of this machine (issue 20); PPO-ERA
-runs at about 0.83x its twin end to end (``benchmarks/results/throughput-burnin``), and 10 evaluations of 10 episodes
-add at most 100k deterministic steps per run. 24 runs x about 15 minutes = 6 core-hours."""
+"""Sizing, measured on this 2-core VM while other work shared it (so upper bounds): a PPO run of 1M steps at about
+350 steps/s (PPO-ERA 315) in one process per seed, 50 minutes; 3 seeds in one process (``ppo_era_seeds.py``) ran
+1.3x the seed-throughput of 3 single-seed processes on Hopper-v5. SAC on Humanoid-v5 (2x256, one update per step):
+0.13 s per update of 3 stacked seeds, so 150k steps take about 5 hours per variant on one shared core. In all about
+8 core-hours of PPO and 10 of SAC under load: several sittings. The first seed of each PPO cell ran one process per
+seed (started before the suite grouped seeds); the rest are grouped 3 (or as many as are left) per process."""
 
 SUITES: dict[str, Suite] = {suite.name: suite for suite in (QUICK, CPU, ABLATION, GPU, CPU_LONG, PAPER)}

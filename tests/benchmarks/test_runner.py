@@ -400,8 +400,17 @@ def test_cpu_suite_has_the_four_mujoco_tasks_three_seeds_and_a_sac_group():
     assert "--no-cuda" in command and "--no-era" not in command
 
 
-def test_cpu_long_suite_runs_ppo_at_1m_steps_into_committed_run_directories():
-    (ppo,) = SUITES["cpu-long"].groups
+def test_cpu_long_suite_runs_ppo_at_1m_steps_and_sac_on_humanoid_into_committed_run_directories():
+    ppo, sac = SUITES["cpu-long"].groups
+    assert [a.label for a in sac.algorithms] == ["SAC", "SAC-ERA"] and sac.tasks == ("Humanoid-v5",)
+    assert sac.total_timesteps >= 150_000 and sac.seeds == (0, 1, 2) and sac.eval_episodes == 10
+    assert all(a.seeds_agent == "agents/sac_era_seeds.py" for a in sac.algorithms)
+    assert SUITES["cpu-long"].seeds_per_process == 3
+    for job in (j for j in SUITES["cpu-long"].jobs(Path("runs")) if j.group is sac):
+        command = job.seeds_command("py", 3, resume=False)
+        assert command[1] == "agents/sac_era_seeds.py" and ("--no-era" in command) == (job.algorithm.label == "SAC")
+        for flag, value in (("--hidden-dim", "256"), ("--updates-per-step", "1"), ("--num-seeds", "3")):
+            assert command[command.index(flag) + 1] == value
     assert [a.label for a in ppo.algorithms] == ["PPO", "PPO-ERA"]
     assert ppo.tasks == ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5") and ppo.seeds == (0, 1, 2)
     assert (ppo.total_timesteps, ppo.eval_every, ppo.eval_episodes) == (1_000_000, 100_000, 10)
