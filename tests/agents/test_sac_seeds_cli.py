@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 
-import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from tests.agents.failing_envs import fail_seed_after
 from tests.agents.tensorboard_logs import tensorboard_tags
 from tests.agents.test_sac_cli import AGENTS, ENV, command, evaluate_run, run_agent
 
@@ -145,22 +145,7 @@ def test_no_era_seeds_run_and_resume(tmp_path):
 
 
 def test_a_failing_seed_is_named_and_the_others_keep_their_files(tmp_path, monkeypatch):
-    make_vector_env = sac_era_seeds.make_vector_env
-
-    def failing_second_seed(env_id, num_envs, seed, *rest):
-        envs = make_vector_env(env_id, num_envs, seed, *rest)
-        return FailingVector(envs) if seed == 4 else envs
-
-    class FailingVector(gym.vector.VectorWrapper):
-        def step(self, actions):
-            if self.calls >= 150:
-                raise RuntimeError("simulator diverged")
-            self.calls += 1
-            return self.env.step(actions)
-
-        calls = 0
-
-    monkeypatch.setattr(sac_era_seeds, "make_vector_env", failing_second_seed)
+    fail_seed_after(sac_era_seeds, monkeypatch, seed=4, steps=150)
     args = sac_era_seeds.Args(
         env_id="Pendulum-v1",
         seed=3,
