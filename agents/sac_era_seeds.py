@@ -34,8 +34,14 @@ parameters and optimiser states); ``--resume`` of the first seed's run directory
 the same step. A seed whose environment fails, or whose logged losses are not finite, stops the run with a message
 naming it; the other seeds' logs are flushed and their checkpoints stay as last written.
 
-Not (yet) stacked: batch-level ERA (``sac_era_batch.py``), ``--cudagraphs`` and ``--capture-video`` (refused with a
-message; run ``sac_era.py`` per seed for them).
+``--compile`` compiles each vmapped loss, as ``sac_era.py``'s; ``--cudagraphs`` (CUDA only) captures the whole stacked
+update, optimiser steps included, in one CUDA graph with ``sac_era.py``'s
+:class:`~era_utils.cudagraphs.CudaGraphFunction`: every seed's noise is drawn inside the graph from the default
+generator (replays draw fresh numbers, as eager calls would), the stacked optimisers are capturable, and each update's
+batch is copied into the graph's static input.
+
+Not (yet) stacked: batch-level ERA (``sac_era_batch.py``) and ``--capture-video`` (refused with a message; run
+``sac_era.py`` per seed for them).
 
     python agents/sac_era_seeds.py --env-id HalfCheetah-v5 --num-seeds 3 --seed 1     # seeds 1, 2, 3
     python agents/sac_era_seeds.py --num-seeds 3 --run-dirs "runs/cheetah__{seed}"     # runs/cheetah__1, ...
@@ -58,6 +64,7 @@ from sac_era import Agent, build_agent, export_policy, log_values, make_losses, 
 from torch import Tensor, nn, optim
 from torch.func import functional_call, stack_module_state, vmap
 
+from era_utils.cudagraphs import CudaGraphFunction
 from era_utils.envs import episode_returns, make_vector_env
 from era_utils.experiment import (
     StopOnSignal,
@@ -83,10 +90,7 @@ class Args(sac_era.Args, SeedsArgs):
         super().check()
         self.check_seeds(
             "sac_era.py",
-            unsupported=(
-                ("--cudagraphs", self.cudagraphs, "not yet"),
-                ("--capture-video", self.capture_video, "not yet"),
-            ),
+            unsupported=(("--capture-video", self.capture_video, "not yet"),),
         )
 
 
@@ -143,7 +147,8 @@ class StackedSAC:
             self.params["qf_target." + k[len("qf.") :]] for k in self.params if k.startswith("qf.")
         ]
         device = self.qf_params[0].device
-        adam: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}  # as sac_era.build_agent
+        # As sac_era.build_agent: fused on CUDA; capturable (so a CUDA graph can capture the steps) with --cudagraphs.
+        adam: dict[str, Any] = {"fused": True, "capturable": args.cudagraphs} if device.type == "cuda" else {}
         self.actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr, **adam)
         self.q_optimizer = optim.AdamW(self.qf_params, lr=args.q_lr, weight_decay=args.q_weight_decay, **adam)
         self.delta_optimizer = self.alpha_optimizer = None
@@ -165,6 +170,10 @@ class StackedSAC:
         }
         if args.compile:
             self._losses = {loss: torch.compile(fn, fullgraph=True) for loss, fn in self._losses.items()}
+        # --cudagraphs captures the whole update (losses, backward passes, optimiser steps, Polyak averaging, delta's
+        # projection), as sac_era.make_update's: nothing in it reads from the host, and the parameters and optimiser
+        # states it updates in place keep their addresses.
+        self._update = CudaGraphFunction(self._update_seeds) if args.cudagraphs else self._update_seeds
 
     def _seed_loss(self, loss: str, params: dict[str, Tensor], inputs: tuple) -> Any:
         return functional_call(self.template, params, (loss, *inputs), strict=False)
@@ -177,8 +186,12 @@ class StackedSAC:
     def update(self, data: ReplayBatch) -> dict[str, Tensor]:
         """One gradient step of every seed, in sac_era's order. ``data``: each field ``(N, B, ...)``.
 
-        :return: ``sac_era.make_update``'s outputs with a leading seed axis.
+        :return: ``sac_era.make_update``'s outputs with a leading seed axis (with ``--cudagraphs`` the graph's static
+            outputs, overwritten by the next update: read or clone them before it).
         """
+        return self._update(data)
+
+    def _update_seeds(self, data: ReplayBatch) -> dict[str, Tensor]:
         alpha = () if self.args.era else (self.log_alpha.detach().exp(),)  # ERA: no temperature
         qf_loss, q1_mean, q2_mean = self.losses("critic", data, *alpha)
         self._step(self.q_optimizer, qf_loss)

@@ -166,6 +166,48 @@ def test_compiled_stacked_update_runs_with_inductor():
     assert all(torch.isfinite(value).all() for value in stacked.params.values())
 
 
+def test_cudagraphs_is_stacked_and_still_needs_cuda(monkeypatch):
+    """--cudagraphs with several seeds: no longer refused for the seeds' sake, but still sac_era.py's clear error
+    without a CUDA device."""
+    with pytest.raises(ValueError, match=r"--cudagraphs .*needs a CUDA device .*--no-cuda"):
+        sac_era_seeds.Args(num_seeds=2, cudagraphs=True, cuda=False).check()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"--cudagraphs .*torch\.cuda\.is_available"):
+            sac_era_seeds.Args(num_seeds=2, cudagraphs=True).check()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a CUDA machine: accepted
+    sac_era_seeds.Args(num_seeds=2, cudagraphs=True).check()
+
+
+@pytest.mark.gpu
+@requires_cuda
+@VARIANTS
+def test_captured_stacked_update_equals_eager(options):
+    """--cudagraphs: warm-up calls, the capture and replays of the stacked update give the eager stacked update's
+    losses and parameters, from the same parameters, on the same (new each call) batches, with the same noise (each
+    seed its own: randomness "different", drawn in the graph from the default generator)."""
+    cuda = torch.device("cuda")
+    args, agents = make_agents(cuda, cudagraphs=True, **options)
+    eager = sac_era_seeds.StackedSAC(copy.deepcopy(agents), dataclasses.replace(args, cudagraphs=False))
+    captured = sac_era_seeds.StackedSAC(agents, args)
+    optimizers = [getattr(captured, name) for name in sac_era_seeds.OPTIMIZERS]
+    assert all(group["capturable"] for opt in optimizers if opt is not None for group in opt.param_groups)
+    for call in range(6):  # 3 warm-up calls, the capture, 2 replays
+        batches = [make_batch(NUM_SEEDS * call + seed) for seed in range(NUM_SEEDS)]
+        data = ReplayBatch(*(field.to(cuda) for field in sac_era_seeds.stack_batches(batches)))
+        torch.manual_seed(call)
+        expected = eager.update(data)
+        torch.manual_seed(call)
+        got = {name: value.clone() for name, value in captured.update(data).items()}  # replays overwrite them
+        assert got.keys() == expected.keys()
+        for name, value in expected.items():
+            torch.testing.assert_close(got[name], value, atol=1e-5, rtol=1e-4, msg=f"{name}, call {call}")
+    assert captured._update.graph is not None  # the last calls were replays
+    for name, value in eager.params.items():
+        torch.testing.assert_close(captured.params[name], value, atol=1e-5, rtol=1e-4, msg=name)
+    if not args.era:
+        torch.testing.assert_close(captured.log_alpha, eager.log_alpha, atol=1e-5, rtol=1e-4, msg="log alpha")
+
+
 @pytest.mark.parametrize("options", [{"delta": "auto"}, {"era": False}], ids=["auto-delta", "no-era"])
 def test_seed_checkpoints_restack_to_the_same_training_state(options):
     """What --resume does: each seed's slice (parameters and optimiser states, as sac_era.py checkpoints them) stacked
