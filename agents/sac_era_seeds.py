@@ -40,8 +40,10 @@ update, optimiser steps included, in one CUDA graph with ``sac_era.py``'s
 generator (replays draw fresh numbers, as eager calls would), the stacked optimisers are capturable, and each update's
 batch is copied into the graph's static input.
 
-Not (yet) stacked: batch-level ERA (``sac_era_batch.py``) and ``--capture-video`` (refused with a message; run
-``sac_era.py`` per seed for them).
+Batch-level ERA (``sac_era_batch.py``) with several seeds is ``agents/sac_era_batch_seeds.py``: each seed's running
+normaliser (``batch_era``'s buffers) is stacked with its parameters and updated in place, per seed, by the vmapped
+forward passes, as a single seed's is by its own; updates run in training mode and acting in eval mode, as in
+``sac_era.py``. Not (yet) stacked: ``--capture-video`` (refused with a message; run ``sac_era.py`` per seed for it).
 
     python agents/sac_era_seeds.py --env-id HalfCheetah-v5 --num-seeds 3 --seed 1     # seeds 1, 2, 3
     python agents/sac_era_seeds.py --num-seeds 3 --run-dirs "runs/cheetah__{seed}"     # runs/cheetah__1, ...
@@ -55,7 +57,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import sac_era
@@ -85,11 +87,12 @@ from era_utils.seeds import SeedsArgs, seed_optimizer_state, stack_optimizer_sta
 class Args(sac_era.Args, SeedsArgs):
     exp_name: str = "sac_era"
     """name of this experiment (part of each seed's run name; the algorithm is sac_era's)"""
+    single_agent: ClassVar[str] = "sac_era.py"  # named in the messages (sac_era_batch_seeds.py: sac_era_batch.py)
 
     def check(self) -> None:
         super().check()
         self.check_seeds(
-            "sac_era.py",
+            self.single_agent,
             unsupported=(("--capture-video", self.capture_video, "not yet"),),
         )
 
@@ -189,6 +192,7 @@ class StackedSAC:
         :return: ``sac_era.make_update``'s outputs with a leading seed axis (with ``--cudagraphs`` the graph's static
             outputs, overwritten by the next update: read or clone them before it).
         """
+        self.template.train()  # batch-level ERA: each batch's own normaliser, folded into the running one
         return self._update(data)
 
     def _update_seeds(self, data: ReplayBatch) -> dict[str, Tensor]:
@@ -229,6 +233,7 @@ class StackedSAC:
     def sample_actions(self, obs: Tensor) -> Tensor:
         """Actions of every seed's policy, ``obs``: ``(N, num_envs, obs_dim)``."""
         actor_params = {k[len("actor.") :]: v for k, v in self.params.items() if k.startswith("actor.")}
+        self.template.actor.eval()  # batch-level ERA acts with each seed's running normaliser, as sac_era.py does
 
         def act(params: dict[str, Tensor], seed_obs: Tensor) -> Tensor:
             return functional_call(self.template.actor, params, (seed_obs,))[0].sample()

@@ -19,6 +19,7 @@ pytest.importorskip("stable_baselines3", reason='the agents need pip install "er
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "agents"))
 import sac_era
+import sac_era_batch_seeds
 import sac_era_seeds
 
 from era_utils.replay import ReplayBatch
@@ -29,8 +30,8 @@ NUM_SEEDS = 3
 NOISE_SEED = 7
 
 
-def make_agents(device=CPU, **options):
-    args = sac_era_seeds.Args(hidden_dim=16, batch_size=16, cuda=device.type == "cuda", num_seeds=NUM_SEEDS, **options)
+def make_agents(device=CPU, args_class=sac_era_seeds.Args, **options):
+    args = args_class(hidden_dim=16, batch_size=16, cuda=device.type == "cuda", num_seeds=NUM_SEEDS, **options)
     agents = []
     for seed in range(NUM_SEEDS):
         torch.manual_seed(seed)
@@ -50,17 +51,25 @@ def single_seed_updates(args, agents, batches, steps):
 
 
 VARIANTS = pytest.mark.parametrize(
-    "options", [{"delta": 0.0}, {"delta": "auto"}, {"era": False}], ids=["constant-delta", "auto-delta", "no-era"]
+    ("args_class", "options"),
+    [
+        (sac_era_seeds.Args, {"delta": 0.0}),
+        (sac_era_seeds.Args, {"delta": "auto"}),
+        (sac_era_seeds.Args, {"era": False}),
+        (sac_era_batch_seeds.Args, {"delta": "auto"}),  # each seed's running normaliser: stacked buffers
+    ],
+    ids=["constant-delta", "auto-delta", "no-era", "batch-level"],
 )
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
 @VARIANTS
-def test_one_stacked_update_equals_the_single_seed_updates(options, device):
-    """Losses, gradients, parameters after the optimiser steps and (--no-era) each seed's temperature. On CUDA the
-    single-seed agents use fused Adam, as the stacked one does there."""
+def test_one_stacked_update_equals_the_single_seed_updates(args_class, options, device):
+    """Losses, gradients, parameters after the optimiser steps (buffers included: batch-level ERA's running
+    normaliser) and (--no-era) each seed's temperature. On CUDA the single-seed agents use fused Adam, as the stacked
+    one does there."""
     device = torch.device(device)
-    args, agents = make_agents(device, **options)
+    args, agents = make_agents(device, args_class, **options)
     stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args, randomness="same")
     batches = [ReplayBatch(*(field.to(device) for field in make_batch(seed))) for seed in range(NUM_SEEDS)]
     steps = 3  # the optimisers' moments carry over between steps
@@ -73,7 +82,7 @@ def test_one_stacked_update_equals_the_single_seed_updates(options, device):
             assert value.shape[0] == NUM_SEEDS, name  # one value per seed: nothing averaged across seeds
             for i in range(NUM_SEEDS):
                 torch.testing.assert_close(value[i], singles[i][step][name], msg=f"{name}, seed {i}, step {step}")
-    for i, agent in enumerate(agents):  # parameters (delta and target critics included) after the optimiser steps
+    for i, agent in enumerate(agents):  # parameters and buffers (delta, target critics) after the optimiser steps
         for name in ("actor", "qf", "qf_target"):
             for key, param in getattr(agent, name).state_dict().items():
                 torch.testing.assert_close(stacked.params[f"{name}.{key}"][i], param, msg=f"{name}.{key}, seed {i}")
@@ -135,12 +144,33 @@ def test_seeds_draw_their_own_noise(options):
     assert not torch.equal(actions[0], actions[1])
 
 
-def test_compiled_stacked_update_equals_eager(monkeypatch):
-    """--compile: each vmapped loss traces to one graph (fullgraph), and the update is eager's (the ``aot_eager``
-    backend: graph capture and AOT autograd without Inductor's minutes of code generation on a small CPU)."""
+def test_batch_level_updates_in_training_mode_and_acts_in_eval_mode():
+    """Batch-level ERA: an update folds each seed's batches into that seed's running normaliser even after an
+    evaluation left the first seed's actor (the stacked modules' template) in eval mode; acting reads the normalisers
+    (eval mode) and leaves them as they are."""
+    args, agents = make_agents(args_class=sac_era_batch_seeds.Args)
+    stacked = sac_era_seeds.StackedSAC(agents, args)
+    agents[0].actor.eval()  # what main's evaluation of the first seed leaves behind
+    stacked.update(sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)]))
+    running, tracked = (
+        stacked.params[f"actor.era_std.batch_era.{name}"] for name in ("running_log_normalizer", "num_batches_tracked")
+    )
+    assert tracked.tolist() == [2] * NUM_SEEDS  # one forward pass in the critic's target, one in the actor's loss
+    assert len(set(running.tolist())) == NUM_SEEDS  # each seed's own batches
+    before = running.clone()
+    stacked.sample_actions(torch.randn(NUM_SEEDS, 4, OBS_DIM))
+    assert tracked.tolist() == [2] * NUM_SEEDS
+    torch.testing.assert_close(running, before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("args_class", [sac_era_seeds.Args, sac_era_batch_seeds.Args], ids=["state", "batch"])
+def test_compiled_stacked_update_equals_eager(monkeypatch, args_class):
+    """--compile: each vmapped loss traces to one graph (fullgraph; batch-level ERA's in-place update of its running
+    normaliser included), and the update is eager's (the ``aot_eager`` backend: graph capture and AOT autograd without
+    Inductor's minutes of code generation on a small CPU)."""
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
     torch._dynamo.reset()
-    args, agents = make_agents(delta="auto", compile=True)
+    args, agents = make_agents(args_class=args_class, delta="auto", compile=True)
     eager = sac_era_seeds.StackedSAC(copy.deepcopy(agents), dataclasses.replace(args, compile=False), "same")
     compiled = sac_era_seeds.StackedSAC(agents, args, "same")
     data = sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)])
@@ -181,12 +211,12 @@ def test_cudagraphs_is_stacked_and_still_needs_cuda(monkeypatch):
 @pytest.mark.gpu
 @requires_cuda
 @VARIANTS
-def test_captured_stacked_update_equals_eager(options):
+def test_captured_stacked_update_equals_eager(args_class, options):
     """--cudagraphs: warm-up calls, the capture and replays of the stacked update give the eager stacked update's
     losses and parameters, from the same parameters, on the same (new each call) batches, with the same noise (each
     seed its own: randomness "different", drawn in the graph from the default generator)."""
     cuda = torch.device("cuda")
-    args, agents = make_agents(cuda, cudagraphs=True, **options)
+    args, agents = make_agents(cuda, args_class, cudagraphs=True, **options)
     eager = sac_era_seeds.StackedSAC(copy.deepcopy(agents), dataclasses.replace(args, cudagraphs=False))
     captured = sac_era_seeds.StackedSAC(agents, args)
     optimizers = [getattr(captured, name) for name in sac_era_seeds.OPTIMIZERS]

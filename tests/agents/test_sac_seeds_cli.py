@@ -26,15 +26,15 @@ import sac_era_seeds
 SEEDS = (3, 4)  # command() passes --seed 3
 
 
-def seeds_command(tmp_path, *extra, run_dirs="run-{seed}"):
-    """sac_era_seeds.py for seeds 3 and 4 in ``tmp_path / run_dirs``, with test_sac_cli's tiny settings."""
-    cmd = command("sac_era_seeds.py", tmp_path, "unused", *extra)
+def seeds_command(tmp_path, *extra, run_dirs="run-{seed}", script="sac_era_seeds.py"):
+    """``script`` for seeds 3 and 4 in ``tmp_path / run_dirs``, with test_sac_cli's tiny settings."""
+    cmd = command(script, tmp_path, "unused", *extra)
     at = cmd.index("--log-dir")  # --log-dir and --run-name give way to --run-dirs
     return [*cmd[:at], *cmd[at + 4 :], "--num-seeds", "2", "--run-dirs", str(tmp_path / run_dirs)]
 
 
-def run_seeds(tmp_path, *extra):
-    cmd = seeds_command(tmp_path, "--total-timesteps", "300", *extra)
+def run_seeds(tmp_path, *extra, script="sac_era_seeds.py"):
+    cmd = seeds_command(tmp_path, "--total-timesteps", "300", *extra, script=script)
     result = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return [tmp_path / f"run-{seed}" for seed in SEEDS]
@@ -72,6 +72,25 @@ def test_every_seed_writes_a_single_seed_run_directory(tmp_path):
         for d in run_dirs
     ]
     assert deltas[0] != deltas[1]
+
+
+def test_batch_level_seeds_keep_their_own_running_normalisers(tmp_path):
+    """sac_era_batch_seeds.py: each seed's run is a batch-level one, whose checkpoint and exported policy hold that
+    seed's own running normaliser."""
+    from era_policies.sb3 import ERASACPolicy
+
+    run_dirs = run_seeds(tmp_path, "--save-model", "--batch-momentum", "0.05", script="sac_era_batch_seeds.py")
+    normalisers = []
+    for run_dir in run_dirs:
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["exp_name"] == "sac_era_batch" and config["batch_momentum"] == 0.05
+        actor = torch.load(run_dir / "checkpoint.pt", weights_only=False)["agent"]["actor"]
+        assert actor["era_std.batch_era.num_batches_tracked"] > 0
+        normalisers.append(actor["era_std.batch_era.running_log_normalizer"])
+        batch_era = ERASACPolicy.load(str(run_dir / "policy.pt"), device="cpu").actor.era_std.batch_era
+        assert batch_era is not None and batch_era.momentum == 0.05
+        torch.testing.assert_close(batch_era.running_log_normalizer, normalisers[-1])
+    assert normalisers[0] != normalisers[1]
 
 
 def test_one_seed_is_sac_era_bit_for_bit(tmp_path):
