@@ -93,10 +93,11 @@ def stack_optimizer_states(optimizers: list[optim.Optimizer]) -> dict[str, Any]:
 
 
 def seed_optimizer_state(optimizer: optim.Optimizer, index: int) -> dict[str, Any]:
-    """Seed ``index``'s slice of a stacked optimiser's state, as its single-seed optimiser's ``state_dict``."""
+    """Seed ``index``'s slice of a stacked optimiser's state, as its single-seed optimiser's ``state_dict`` (copies,
+    not views: a view would carry, and a checkpoint would save, every seed's moments)."""
     state = optimizer.state_dict()
     sliced = {
-        i: {key: value[index] if key != "step" else value for key, value in param_state.items()}
+        i: {key: value[index].clone() if key != "step" else value for key, value in param_state.items()}
         for i, param_state in state["state"].items()
     }
     return {"state": sliced, "param_groups": state["param_groups"]}
