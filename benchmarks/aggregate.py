@@ -549,6 +549,15 @@ def bootstrap_difference_ci(
     return Estimate(float(pooled_a.mean()) - float(pooled_b.mean()), float(lo), float(hi))
 
 
+MIN_SEEDS_FOR_VERDICT = 3
+"""Runs per task and algorithm below which a claim gets no verdict: a bootstrap over one or two seeds has (next to)
+no width, so any difference would look certain."""
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
 def paper_comparison(
     runs: pd.DataFrame,
     budgets: Mapping[str, int],
@@ -563,7 +572,8 @@ def paper_comparison(
     Our number is the ERA - baseline difference of mean final scores over the group's tasks (normalised when every
     task has a reference, else raw return) with a stratified bootstrap CI; the paper's is its ERA - baseline
     difference. Verdict: ``reproduces`` when the CI lies above 0 (the paper's direction), ``contradicts`` when it
-    lies below 0, ``too small to tell`` when it contains 0; but ``mixed (...)`` when single tasks' CIs lie on both
+    lies below 0, ``too small to tell`` when it contains 0 or when a task has fewer than
+    :data:`MIN_SEEDS_FOR_VERDICT` runs of either algorithm; but ``mixed (...)`` when single tasks' CIs lie on both
     sides of 0 (a mean of raw returns is ruled by the tasks with the largest returns, so it cannot settle that), and a
     note that the claim is not tested when the group's tasks are not the paper's. Budgets and tasks are reported
     beside it: a verdict at a fraction of the paper's budget is about that budget only.
@@ -590,7 +600,10 @@ def paper_comparison(
             }
             ahead = [task for task, d in per_task.items() if d.lo > 0]
             behind = [task for task, d in per_task.items() if d.hi < 0]
-            if ahead and behind:
+            fewest = min(len(stratum) for name in strata for stratum in strata[name])
+            if fewest < MIN_SEEDS_FOR_VERDICT:
+                verdict = f"too small to tell ({_seeds(fewest)} on some task; a verdict needs {MIN_SEEDS_FOR_VERDICT})"
+            elif ahead and behind:
                 verdict = f"mixed (ERA ahead on {', '.join(ahead)}; behind on {', '.join(behind)})"
             elif difference.lo > 0:
                 verdict = "reproduces"

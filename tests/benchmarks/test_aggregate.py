@@ -456,6 +456,18 @@ def test_paper_comparison_is_too_small_to_tell_when_the_ci_contains_zero():
     assert "**too small to tell**" in table
 
 
+def test_paper_comparison_gives_no_verdict_below_three_seeds_per_task_however_large_the_gap():
+    runs = _runs(
+        {
+            "HalfCheetah-v5": {"PPO": [4000.0, 4100.0, 3900.0], "PPO-ERA": [5000.0, 5100.0, 4900.0]},
+            "Hopper-v5": {"PPO": [400.0], "PPO-ERA": [1300.0]},  # one seed: a bootstrap of zero width
+        }
+    )
+    [row] = aggregate.paper_comparison(runs, {"g": 1000}, reps=500).to_dict("records")
+    assert row["ours_difference_lo"] > 0  # the interval alone would have said "reproduces"
+    assert row["verdict"] == "too small to tell (1 seed on some task; a verdict needs 3)"
+
+
 def test_paper_comparison_is_mixed_when_tasks_disagree_whatever_the_raw_return_mean_says():
     # ERA far ahead on a task with large returns and clearly behind on one with small returns: the raw-return mean
     # favours ERA, the tasks disagree.
