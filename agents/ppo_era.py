@@ -28,12 +28,13 @@ counts from the end of the first iteration, so that warm-up and ``--compile``'s 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -395,6 +396,43 @@ def log_values(agent: Agent, stats: dict[str, Tensor]) -> dict[str, Tensor]:
     }
 
 
+# ====================================================================================== plumbing: normalisers
+class RewardScaler:
+    """CleanRL's reward normalisation (gymnasium's ``NormalizeReward``): each reward divided by the running standard
+    deviation of the discounted return, which restarts where an episode ends. ``return_rms`` is checkpointed; the
+    discounted returns restart with the episodes of a resumed run."""
+
+    def __init__(self, num_envs: int, gamma: float) -> None:
+        self.return_rms = RunningMeanStd(shape=())
+        self.discounted_return = np.zeros(num_envs)
+        self.gamma = gamma
+
+    def __call__(self, reward: np.ndarray, episode_over: np.ndarray) -> np.ndarray:
+        self.discounted_return = self.discounted_return * self.gamma + reward
+        self.return_rms.update(self.discounted_return)
+        self.discounted_return[episode_over] = 0.0
+        return reward / np.sqrt(self.return_rms.var + 1e-8)
+
+    def state(self) -> tuple[Any, Any, Any]:
+        """``return_rms``'s mean, variance and count (a checkpoint's ``"return_rms"``)."""
+        return self.return_rms.mean, self.return_rms.var, self.return_rms.count
+
+    def load_state(self, state: tuple[Any, Any, Any]) -> None:
+        self.return_rms.mean, self.return_rms.var, self.return_rms.count = state
+
+
+def observation_tensor(
+    obs_normalizer: ObservationNormalizer | None, raw: np.ndarray, update: bool, device: torch.device
+) -> Tensor:
+    """Observations as the networks see them: normalised (the normaliser first updated with them if ``update``),
+    as a float32 tensor on ``device``."""
+    if obs_normalizer is not None:
+        if update:
+            obs_normalizer.update(raw)
+        raw = obs_normalizer(raw)
+    return torch.as_tensor(raw, dtype=torch.float32, device=device)
+
+
 # =============================================================================================== plumbing: logs
 def write_logs(
     run: Run,
@@ -482,14 +520,8 @@ def main(args: Args) -> None:
     loss_fn = torch.compile(ppo_loss, fullgraph=True) if args.compile else ppo_loss  # one graph, backward included
 
     obs_normalizer = ObservationNormalizer(obs_space.shape) if args.normalize_observations else None
-    return_rms = RunningMeanStd(shape=())
-
-    def normalize_obs(raw: np.ndarray, update: bool) -> Tensor:
-        if obs_normalizer is not None:
-            if update:
-                obs_normalizer.update(raw)
-            raw = obs_normalizer(raw)
-        return torch.as_tensor(raw, dtype=torch.float32, device=device)
+    reward_scaler = RewardScaler(args.num_envs, args.gamma)
+    normalize_obs = functools.partial(observation_tensor, obs_normalizer, device=device)
 
     # Rollout storage lives on the training device; only observations in and actions out cross per step.
     obs = torch.zeros((args.num_steps, args.num_envs, *obs_space.shape), device=device)
@@ -507,7 +539,7 @@ def main(args: Args) -> None:
             delta_optimizer.load_state_dict(checkpoint["delta_optimizer"])
         if obs_normalizer is not None:
             obs_normalizer.load_state_dict(checkpoint["obs_normalizer"])
-        return_rms.mean, return_rms.var, return_rms.count = checkpoint["return_rms"]
+        reward_scaler.load_state(checkpoint["return_rms"])
         restore_rng_state(checkpoint["rng"])
         global_step, start_iteration = checkpoint["global_step"], checkpoint["iteration"]
 
@@ -519,7 +551,7 @@ def main(args: Args) -> None:
             "optimizer": optimizer.state_dict(),
             "delta_optimizer": None if delta_optimizer is None else delta_optimizer.state_dict(),
             "obs_normalizer": None if obs_normalizer is None else obs_normalizer.state_dict(),
-            "return_rms": (return_rms.mean, return_rms.var, return_rms.count),
+            "return_rms": reward_scaler.state(),
             "rng": capture_rng_state(),
         }
 
@@ -534,7 +566,6 @@ def main(args: Args) -> None:
     raw_obs, _ = envs.reset(seed=args.seed + global_step)
     next_obs = normalize_obs(raw_obs, update=True)
     next_done = torch.zeros(args.num_envs, device=device)
-    discounted_return = np.zeros(args.num_envs)
     sps_clock = (global_step, time.perf_counter())
     progress = tqdm(
         total=num_iterations * batch_size, initial=global_step, disable=not args.progress, desc=run_name, unit="step"
@@ -556,10 +587,7 @@ def main(args: Args) -> None:
 
                 episode_over = np.logical_or(terminations, truncations)
                 if args.normalize_rewards:
-                    discounted_return = discounted_return * args.gamma + reward
-                    return_rms.update(discounted_return)
-                    reward = reward / np.sqrt(return_rms.var + 1e-8)
-                    discounted_return[episode_over] = 0.0
+                    reward = reward_scaler(reward, episode_over)
                 rewards[step] = torch.as_tensor(reward, dtype=torch.float32, device=device)
                 # Time-limit truncation is not a terminal state: bootstrap from the value of the true final obs.
                 truncated_only = np.flatnonzero(truncations & ~terminations)

@@ -53,8 +53,16 @@ from typing import Any
 import numpy as np
 import ppo_era
 import torch
-from ppo_era import Agent, advantages_and_returns, make_optimizers, ppo_loss, sb3_policy, write_logs
-from stable_baselines3.common.running_mean_std import RunningMeanStd
+from ppo_era import (
+    Agent,
+    RewardScaler,
+    advantages_and_returns,
+    make_optimizers,
+    observation_tensor,
+    ppo_loss,
+    sb3_policy,
+    write_logs,
+)
 from torch import Tensor, nn, optim
 from torch.func import functional_call, vmap
 
@@ -195,11 +203,14 @@ class StackedPPO:
         return self._call("value", {name: value[index] for name, value in self.params.items()}, obs)
 
     @torch.no_grad()
-    def write_to(self, agent: Agent, index: int, optimizers: tuple[optim.Optimizer, optim.Optimizer | None]) -> None:
-        """Copy seed ``index``'s parameters, buffers and optimiser states into a single-seed agent and its
-        optimisers (to evaluate, log, export or checkpoint that seed as ``ppo_era.py`` would)."""
+    def write_to(self, agent: Agent, index: int) -> None:
+        """Copy seed ``index``'s parameters and buffers into a single-seed agent (to evaluate, log, export or
+        checkpoint that seed as ``ppo_era.py`` would)."""
         for name, tensor in (*agent.named_parameters(), *agent.named_buffers()):
             tensor.copy_(self.params["agent." + name][index])
+
+    def write_optimizers_to(self, optimizers: tuple[optim.Optimizer, optim.Optimizer | None], index: int) -> None:
+        """Load seed ``index``'s optimiser states into its single-seed optimisers (for its checkpoint)."""
         optimizer, delta_optimizer = optimizers
         optimizer.load_state_dict(seed_optimizer_state(self.optimizer, index))
         if delta_optimizer is not None:
@@ -270,7 +281,7 @@ def main(args: Args) -> None:
     runs, checkpoints = [run for run, _, _ in started], [checkpoint for _, _, checkpoint in started]
     optimizers = [make_optimizers(agent, args, device) for agent in agents]
     obs_normalizers = [ObservationNormalizer(obs_space.shape) if args.normalize_observations else None for _ in seeds]
-    return_rms = [RunningMeanStd(shape=()) for _ in seeds]
+    reward_scalers = [RewardScaler(args.num_envs, args.gamma) for _ in seeds]
     generators = [torch.Generator(device).manual_seed(seed_args.seed) for seed_args in seeds]  # minibatch permutations
 
     global_step, start_iteration = 0, 0
@@ -285,7 +296,7 @@ def main(args: Args) -> None:
                 optimizers[i][1].load_state_dict(checkpoint["delta_optimizer"])
             if obs_normalizers[i] is not None:
                 obs_normalizers[i].load_state_dict(checkpoint["obs_normalizer"])
-            return_rms[i].mean, return_rms[i].var, return_rms[i].count = checkpoint["return_rms"]
+            reward_scalers[i].load_state(checkpoint["return_rms"])
             generators[i].set_state(checkpoint["minibatch_rng"])
         restore_rng_state(checkpoints[0]["rng"])
         global_step, start_iteration = checkpoints[0]["global_step"], checkpoints[0]["iteration"]
@@ -294,7 +305,8 @@ def main(args: Args) -> None:
     def save_checkpoints(iteration: int) -> None:  # each seed's own checkpoint.pt, in ppo_era.py's format (atomic)
         rng_state = capture_rng_state()
         for i, (agent, run) in enumerate(zip(agents, runs, strict=True)):
-            stacked.write_to(agent, i, optimizers[i])
+            stacked.write_to(agent, i)
+            stacked.write_optimizers_to(optimizers[i], i)
             optimizer, delta_optimizer = optimizers[i]
             run.save_checkpoint(
                 {
@@ -304,7 +316,7 @@ def main(args: Args) -> None:
                     "optimizer": optimizer.state_dict(),
                     "delta_optimizer": None if delta_optimizer is None else delta_optimizer.state_dict(),
                     "obs_normalizer": None if obs_normalizers[i] is None else obs_normalizers[i].state_dict(),
-                    "return_rms": (return_rms[i].mean, return_rms[i].var, return_rms[i].count),
+                    "return_rms": reward_scalers[i].state(),
                     "rng": rng_state,
                     "minibatch_rng": generators[i].get_state(),
                 }
@@ -320,11 +332,7 @@ def main(args: Args) -> None:
         return SystemExit(f"error: seed {seeds[index].seed} ({runs[index].run_dir}): {message}")
 
     def normalize_obs(index: int, raw: np.ndarray, update: bool) -> Tensor:
-        if obs_normalizers[index] is not None:
-            if update:
-                obs_normalizers[index].update(raw)
-            raw = obs_normalizers[index](raw)
-        return torch.as_tensor(raw, dtype=torch.float32, device=device)
+        return observation_tensor(obs_normalizers[index], raw, update, device)
 
     # Rollout storage, each seed's along the leading axis, on the training device.
     obs = torch.zeros((num_seeds, args.num_steps, args.num_envs, *obs_space.shape), device=device)
@@ -346,7 +354,6 @@ def main(args: Args) -> None:
         ]
     )
     next_done = torch.zeros((num_seeds, args.num_envs), device=device)
-    discounted_return = np.zeros((num_seeds, args.num_envs))
     sps_clock = (global_step, time.perf_counter())
     gae = vmap(functools.partial(advantages_and_returns, args))
     # -------------------------------------------------------------------------------------- ALGORITHM: the loop
@@ -371,10 +378,7 @@ def main(args: Args) -> None:
                         raise failed(i, f"its environment failed at step {global_step}: {err!r}") from err
                     episode_over = np.logical_or(terminations, truncations)
                     if args.normalize_rewards:
-                        discounted_return[i] = discounted_return[i] * args.gamma + reward
-                        return_rms[i].update(discounted_return[i])
-                        reward = reward / np.sqrt(return_rms[i].var + 1e-8)
-                        discounted_return[i, episode_over] = 0.0
+                        reward = reward_scalers[i](reward, episode_over)
                     rewards[i, step] = torch.as_tensor(reward, dtype=torch.float32, device=device)
                     # Time-limit truncation is not a terminal state: bootstrap from the value of the true final obs.
                     truncated_only = np.flatnonzero(truncations & ~terminations)
@@ -414,7 +418,7 @@ def main(args: Args) -> None:
             if evaluate_now:
                 next_eval = (global_step // eval_every + 1) * eval_every
             for i, (agent, run, seed_args) in enumerate(zip(agents, runs, seeds, strict=True)):
-                stacked.write_to(agent, i, optimizers[i])
+                stacked.write_to(agent, i)
                 seed_stats = {name: value[i] for name, value in stats.items()}
                 policy_values = (seed_stats["losses/policy_loss"], seed_stats["losses/value_loss"], seed_stats["mean"])
                 if not all(bool(torch.isfinite(value).all()) for value in policy_values):

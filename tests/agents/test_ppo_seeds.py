@@ -228,7 +228,8 @@ def test_seed_checkpoints_restack_to_the_same_training_state():
     _, fresh = make_agents(delta="auto")
     optimizers = [ppo_era.make_optimizers(agent, args, CPU) for agent in fresh]
     for index, (agent, (optimizer, delta_optimizer)) in enumerate(zip(fresh, optimizers, strict=True)):
-        stacked.write_to(agent, index, (optimizer, delta_optimizer))
+        stacked.write_to(agent, index)
+        stacked.write_optimizers_to((optimizer, delta_optimizer), index)
         # through a checkpoint's dicts
         agent.load_state_dict(copy.deepcopy(agent.state_dict()))
         optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))

@@ -22,6 +22,7 @@ from tests.agents.test_sac_cli import AGENTS, evaluate_run
 pytest.importorskip("stable_baselines3", reason='the agents need pip install "era-policies[agents]"')
 
 sys.path.insert(0, str(AGENTS))
+import ppo_era
 import ppo_era_seeds
 
 SCRIPT = AGENTS / "ppo_era_seeds.py"
@@ -151,7 +152,7 @@ def test_a_non_finite_seed_is_named(tmp_path, monkeypatch):
     """A seed whose losses turn NaN (here through its reward normaliser) stops the run, named, before its logs take
     the NaN."""
 
-    class NaNForSeed4(ppo_era_seeds.RunningMeanStd):
+    class NaNForSeed4(ppo_era.RunningMeanStd):
         instances = 0
 
         def __init__(self, *args, **kwargs):
@@ -164,7 +165,7 @@ def test_a_non_finite_seed_is_named(tmp_path, monkeypatch):
             if self.poisoned:
                 self.var = np.nan
 
-    monkeypatch.setattr(ppo_era_seeds, "RunningMeanStd", NaNForSeed4)
+    monkeypatch.setattr(ppo_era, "RunningMeanStd", NaNForSeed4)  # what each seed's RewardScaler builds
     args = ppo_era_seeds.Args(
         env_id="Pendulum-v1",
         seed=3,
