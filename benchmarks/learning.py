@@ -102,6 +102,8 @@ class Args:
     """coverage of the confidence intervals"""
     python: str = sys.executable
     """interpreter that runs the agents"""
+    groups: tuple[str, ...] = ()
+    """run only these groups of the suite (all when empty); the results still aggregate every finished run"""
     seeds_per_process: int = 1
     """train up to this many consecutive seeds of a task and algorithm in one process, where the algorithm's agent can
     (``Algorithm.seeds_agent``) and the suite allows it; every seed keeps its own job and run directory"""
@@ -122,6 +124,13 @@ class Args:
             raise ValueError(f"--confidence must be in (0, 1), got {self.confidence}")
         if self.address is not None and self.backend != "ray":
             raise ValueError("--address only applies to --backend ray")
+
+    def check_groups(self, suite: Suite) -> None:
+        """Reject ``--groups`` names that ``suite`` does not have, listing the ones it has."""
+        unknown = sorted(set(self.groups) - {group.name for group in suite.groups})
+        if unknown:
+            known = ", ".join(group.name for group in suite.groups)
+            raise ValueError(f"--groups: suite {suite.name} has no group {', '.join(unknown)} (it has: {known})")
 
 
 @dataclass(frozen=True)
@@ -481,9 +490,11 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
     console = console or Console()
     out_dir = args.out_dir or REPO_ROOT / (suite.runs_dir or f"benchmarks/runs/{suite.name}")
     results_dir = args.results_dir or REPO_ROOT / "benchmarks" / "results" / suite.name
+    args.check_groups(suite)
     jobs = suite.jobs(out_dir.resolve())
+    chosen = [job for job in jobs if not args.groups or job.group.name in args.groups]
     if args.dry_run:
-        print_plan(jobs, args.python, console)
+        print_plan(chosen, args.python, console)
         return 0
     commit = git_commit()
     if args.aggregate_only:  # reads the runs and moves nothing, so it may look at a suite that is running
@@ -493,8 +504,8 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     # A second runner on the same runs would take the first one's live jobs for interrupted ones and set them aside.
     with DirectoryLock(out_dir, purpose=f"benchmarks.learning --suite {suite.name}"):
-        pending = [job for job in jobs if not is_complete(job)]
-        console.print(f"Suite {suite.name}: {len(jobs) - len(pending)} of {len(jobs)} jobs already done.")
+        pending = [job for job in chosen if not is_complete(job)]
+        console.print(f"Suite {suite.name}: {len(chosen) - len(pending)} of {len(chosen)} jobs already done.")
         threads = args.threads_per_job or max(1, (os.cpu_count() or 1) // args.jobs)
         runner = Runner(
             args.python, job_environment(threads), args.job_timeout_s, threads, hardware_description(), commit
@@ -520,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv)
     try:
         args.check()
+        args.check_groups(SUITES[args.suite])
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

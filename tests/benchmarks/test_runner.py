@@ -437,6 +437,31 @@ def test_gpu_suite_runs_sac_on_cuda_and_h1():
     assert [a.label for a in ppo.algorithms] == ["PPO", "PPO-ERA"] and not any(a.cuda for a in ppo.algorithms)
 
 
+def test_groups_runs_only_the_named_groups_and_the_results_count_every_finished_run(tmp_path, calls):
+    toy = _fake_suite(seeds=(0,))
+    other = dataclasses.replace(toy.groups[0], name="other", tasks=("Other-v0",))
+    suite = dataclasses.replace(toy, groups=(toy.groups[0], other))
+    code, output = _run(tmp_path, suite, groups=("other",))
+    assert code == 0
+    assert "0 of 2 jobs already done" in output
+    assert sorted(_started(calls)) == ["fake-era__other-v0__s0", "fake__other-v0__s0"]
+    missing = "(missing: toy/fake__toy-v0__s0, toy/fake-era__toy-v0__s0)"
+    assert f"- **Runs:** 2 of 4 complete {missing}\n" in (tmp_path / "results" / "summary.md").read_text()
+
+    code, _ = _run(tmp_path, suite)
+    assert code == 0
+    assert len(_started(calls)) == 4  # the other group's runs were done, so only toy's two ran
+    assert "- **Runs:** 4 of 4 complete\n" in (tmp_path / "results" / "summary.md").read_text()
+
+
+def test_groups_rejects_a_name_the_suite_does_not_have(tmp_path, capsys):
+    assert learning.main(["--suite", "cpu-long", "--groups", "ppo-mujoco", "--out-dir", str(tmp_path / "runs")]) == 2
+    assert "--groups: suite cpu-long has no group ppo-mujoco (it has: ppo-mujoco-1m, sac-humanoid)" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "runs").exists()
+
+
 def test_cli_parses_into_args():
     args = learning.tyro.cli(Args, args=["--suite", "paper", "--jobs", "3", "--aggregate-only"])
     assert (args.suite, args.jobs, args.aggregate_only, args.dry_run) == ("paper", 3, True, False)
