@@ -152,6 +152,52 @@ def test_compiled_loss_matches_eager(ppo, backend):
             torch.testing.assert_close(compiled, eager)
 
 
+@pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
+@pytest.mark.parametrize(
+    "backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)]  # inductor: what --compile uses
+)
+def test_compiled_acting_step_is_one_graph_acting_as_eager(ppo, era, backend):
+    """--compile's acting step: one graph; its log-probs and values are eager's for the actions it samples, and with
+    eager's random numbers (``fallback_random``) it samples eager's actions."""
+    import torch._inductor.config
+
+    agent, _ = make_agent(ppo, era=era)
+    agent.eval()
+    obs = torch.randn(5, OBS_DIM)
+    torch._dynamo.reset()
+    act = torch.compile(agent.act, backend=backend, fullgraph=True)
+    # config.patch, not monkeypatch: undoing a monkeypatch deletes the config entry
+    with torch._inductor.config.patch(fallback_random=True):
+        torch.manual_seed(0)
+        action, logprob, value = act(obs)
+        torch.manual_seed(0)
+        torch.testing.assert_close(action, agent.act(obs)[0])
+    with torch.no_grad():
+        distribution, _, _ = agent.action_distribution(obs)
+        torch.testing.assert_close(logprob, distribution.log_prob(action).sum(-1))
+        torch.testing.assert_close(value, agent.get_value(obs))
+    action, _, _ = act(obs)  # Inductor's own random numbers
+    assert torch.isfinite(action).all() and (not era or action.abs().max() <= 1.0)
+
+
+def test_compile_flag_compiles_the_loss_and_the_acting_step(ppo, tmp_path, monkeypatch):
+    from era_utils.command_line import parse_args
+
+    compiled = []
+
+    def recording_compile(fn, **options):
+        compiled.append(fn.__name__)
+        return torch_compile(fn, **{**options, "backend": "aot_eager"})
+
+    torch_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    flags = ["--env-id", "Pendulum-v1", "--total-timesteps", "128", "--num-steps", "128", "--num-minibatches", "2"]
+    flags += ["--update-epochs", "1", "--eval-episodes", "1", "--compile", "--no-cuda", "--no-progress"]
+    ppo.main(parse_args(ppo.Args, [*flags, "--log-dir", str(tmp_path), "--run-name", "run"]))
+    assert compiled == ["ppo_loss", "act"]
+    assert (tmp_path / "run" / "evaluations.csv").read_text().count("\n") == 2  # header and the final evaluation
+
+
 @pytest.mark.parametrize(
     "overrides",
     [{}, {"entropy_level": "batch"}, {"delta": "auto"}, {"era": False}],

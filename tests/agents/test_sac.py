@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -371,6 +372,32 @@ def check_compiled_update_equals_eager():
             getattr(agent, module).named_parameters(), getattr(twin, module).named_parameters(), strict=True
         ):
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4, msg=f"{module}.{name}")
+
+
+@pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
+def test_compile_flag_compiles_the_losses_and_the_acting_step(era, tmp_path, monkeypatch):
+    """--compile: both losses and the acting step go through torch.compile (here its ``aot_eager`` backend, which
+    draws eager's random numbers), and the run is the eager run's, episode for episode."""
+    from era_utils.command_line import parse_args
+
+    compiled = []
+
+    def recording_compile(fn, **options):
+        compiled.append(fn.__name__)
+        return torch_compile(fn, **{**options, "backend": "aot_eager"})
+
+    torch_compile = torch.compile
+    flags = ["--env-id", "Pendulum-v1", "--total-timesteps", "400", "--learning-starts", "100", "--batch-size", "16"]
+    flags += ["--hidden-dim", "16", "--eval-episodes", "1", "--no-cuda", "--no-progress", "--log-dir", str(tmp_path)]
+    flags += [] if era else ["--no-era"]
+    sac_era.main(parse_args(sac_era.Args, [*flags, "--run-name", "eager"]))
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    torch._dynamo.reset()
+    sac_era.main(parse_args(sac_era.Args, [*flags, "--run-name", "compiled", "--compile"]))
+    assert compiled == ["critic_loss", "actor_loss", "sample_action"]
+    episodes = [pd.read_csv(tmp_path / run / "episodes.csv") for run in ("eager", "compiled")]
+    assert len(episodes[0]) == 2
+    pd.testing.assert_frame_equal(*episodes, rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------- start-time checks
