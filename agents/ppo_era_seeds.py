@@ -167,7 +167,7 @@ class StackedPPO:
             self._loss = torch.compile(self._loss, fullgraph=True)
 
     def _call(self, call: str, params: dict[str, Tensor], *inputs: Any) -> Any:
-        return functional_call(self.template, params, (call, *inputs), strict=False)
+        return functional_call(self.template, params, (call, *inputs), strict=False, tie_weights=False)
 
     def update(self, *minibatch: Tensor) -> dict[str, Tensor]:
         """``ppo_era.make_update``'s step for every seed; ``minibatch``: each field ``(N, M, ...)``.

@@ -166,6 +166,14 @@ class StackedSAC:
         for name in OPTIMIZERS:  # the seeds' optimiser states (empty for new agents, a checkpoint's on resume)
             if getattr(self, name) is not None:
                 getattr(self, name).load_state_dict(stack_optimizer_states([getattr(a, name) for a in agents]))
+        # Each loss swaps in only the stacked tensors it reads: swapping and flattening them is most of a small
+        # stacked update's fixed cost (strict=False leaves the rest as the template's own).
+        self._loss_params = {
+            "critic": self.params,
+            "actor": {k: v for k, v in self.params.items() if not k.startswith("qf_target.")},
+            "delta": {k: v for k, v in self.params.items() if k == "actor.era_std.era_delta.delta"},
+            "alpha": {},  # each seed's log alpha is an input
+        }
         # One vmapped function per loss; --compile compiles each to one graph (forward and backward), as sac_era.py's.
         self._losses = {
             loss: vmap(functools.partial(self._seed_loss, loss), in_dims=(0, 0), randomness=randomness)
@@ -179,12 +187,12 @@ class StackedSAC:
         self._update = CudaGraphFunction(self._update_seeds) if args.cudagraphs else self._update_seeds
 
     def _seed_loss(self, loss: str, params: dict[str, Tensor], inputs: tuple) -> Any:
-        return functional_call(self.template, params, (loss, *inputs), strict=False)
+        return functional_call(self.template, params, (loss, *inputs), strict=False, tie_weights=False)
 
     def losses(self, loss: str, *inputs: Any) -> Any:
         """The single-seed ``loss`` (``"critic"``, ``"actor"``, ``"delta"`` or ``"alpha"``) of every seed, stacked;
         ``inputs`` have a leading seed axis."""
-        return self._losses[loss](self.params, inputs)
+        return self._losses[loss](self._loss_params[loss], inputs)
 
     def update(self, data: ReplayBatch) -> dict[str, Tensor]:
         """One gradient step of every seed, in sac_era's order. ``data``: each field ``(N, B, ...)``.
@@ -192,7 +200,8 @@ class StackedSAC:
         :return: ``sac_era.make_update``'s outputs with a leading seed axis (with ``--cudagraphs`` the graph's static
             outputs, overwritten by the next update: read or clone them before it).
         """
-        self.template.train()  # batch-level ERA: each batch's own normaliser, folded into the running one
+        if not self.template.actor.training:  # acting left it in eval mode; walking the modules costs like a loss
+            self.template.train()  # batch-level ERA: each batch's own normaliser, folded into the running one
         return self._update(data)
 
     def _update_seeds(self, data: ReplayBatch) -> dict[str, Tensor]:
@@ -236,7 +245,7 @@ class StackedSAC:
         self.template.actor.eval()  # batch-level ERA acts with each seed's running normaliser, as sac_era.py does
 
         def act(params: dict[str, Tensor], seed_obs: Tensor) -> Tensor:
-            return functional_call(self.template.actor, params, (seed_obs,))[0].sample()
+            return functional_call(self.template.actor, params, (seed_obs,), tie_weights=False)[0].sample()
 
         return vmap(act, randomness="different")(actor_params, obs)
 
