@@ -67,6 +67,8 @@ class Launch:
     :param env: variables set on top of the executing machine's environment (thread caps).
     :param timeout_s: stop the process after this many seconds (None: never).
     :param threads: CPU threads the process uses (Ray reserves this many CPUs).
+    :param companions: the other jobs that share this process (several seeds in one): their job directories and the
+        ``job.json`` each gets when the process starts (none is written for a launch that never starts).
     """
 
     command: tuple[str, ...]
@@ -77,6 +79,7 @@ class Launch:
     env: dict[str, str]
     timeout_s: float | None
     threads: int
+    companions: tuple[tuple[Path, dict[str, object]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,9 @@ def execute(launch: Launch, on_start: Callable[[subprocess.Popen], bool] | None 
 
     :param on_start: called with the new process; returning False stops it at once (the suite is being stopped).
     """
-    launch.job_dir.mkdir(parents=True, exist_ok=True)
-    (launch.job_dir / JOB_FILE).write_text(json.dumps(launch.metadata, indent=2))
+    for job_dir, metadata in ((launch.job_dir, launch.metadata), *launch.companions):
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / JOB_FILE).write_text(json.dumps(metadata, indent=2))
     start = time.monotonic()
     with open(launch.job_dir / LOG_FILE, "a" if launch.append_log else "w") as log:
         process = subprocess.Popen(
@@ -135,6 +139,9 @@ class Backend(Protocol):
     def stop(self) -> None:
         """Start nothing more and stop the running processes (they stay partial and resume next time)."""
 
+    def drain(self) -> None:
+        """Start nothing more and let the running processes finish; ``run`` reports the rest as not started."""
+
 
 class LocalBackend:
     """Subprocesses on this machine, one waiting thread each."""
@@ -144,6 +151,7 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._live: set[subprocess.Popen] = set()
         self._stopping = False
+        self._draining = False
         self._executor: ThreadPoolExecutor | None = None
 
     def run(self, launches: Sequence[Launch]) -> Iterator[tuple[int, Outcome]]:
@@ -172,9 +180,14 @@ class LocalBackend:
         for process in live:
             process.terminate()
 
+    def drain(self) -> None:
+        with self._lock:
+            self._draining = True
+
     def _execute(self, launch: Launch) -> Outcome:
-        if self._stopping:
-            return Outcome(None, 0.0, started=False)
+        with self._lock:
+            if self._stopping or self._draining:
+                return Outcome(None, 0.0, started=False)
         try:
             return execute(launch, on_start=self._register)
         finally:
@@ -248,12 +261,13 @@ class RayBackend:
                 raise BackendError(f"--backend ray: cannot connect to a Ray cluster ({error})") from error
         self._remote = self.ray.remote(execute)
         self._in_flight: list = []
+        self._draining = False
 
     def run(self, launches: Sequence[Launch]) -> Iterator[tuple[int, Outcome]]:
         queue = list(enumerate(launches))
         index_of = {}
-        while queue or self._in_flight:
-            while queue and len(self._in_flight) < self.parallel:
+        while (queue and not self._draining) or self._in_flight:
+            while queue and not self._draining and len(self._in_flight) < self.parallel:
                 index, launch = queue.pop(0)
                 reference = self._remote.options(num_cpus=launch.threads).remote(launch)
                 index_of[reference] = index
@@ -261,6 +275,11 @@ class RayBackend:
             done, self._in_flight = self.ray.wait(self._in_flight, num_returns=1)
             for reference in done:
                 yield index_of[reference], self.ray.get(reference)
+        for index, _ in queue:  # drained: never submitted
+            yield index, Outcome(None, 0.0, started=False)
+
+    def drain(self) -> None:
+        self._draining = True
 
     def stop(self) -> None:
         # A cancelled task gets KeyboardInterrupt, on which execute() stops its agent with SIGTERM.

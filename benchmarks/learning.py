@@ -33,11 +33,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tyro
 from rich.console import Console
@@ -135,11 +136,13 @@ class Args:
 
 @dataclass(frozen=True)
 class JobResult:
-    """How a job ended: ``problem`` is None when it completed."""
+    """How a job ended: ``problem`` is None when it completed; ``started`` False when it never ran (interrupted or
+    drained before its turn)."""
 
     job: Job
     wall_time_s: float
     problem: str | None
+    started: bool = True
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -323,7 +326,7 @@ class Runner:
     def finish(self, job: Job, launch: Launch, outcome: Outcome) -> JobResult:
         """Record the attempt's outcome in ``job.json`` and write ``DONE`` if the run is complete and sound."""
         if not outcome.started:
-            return JobResult(job, 0.0, "not started: the benchmark was interrupted")
+            return JobResult(job, 0.0, "not started", started=False)
         problem = self._problem(job, outcome.returncode)
         attempts = launch.metadata["attempts"]
         attempts[-1].update(wall_time_s=round(outcome.wall_time_s, 1), outcome=problem or "complete")
@@ -394,21 +397,27 @@ def shared_launch(prepared: Sequence[tuple[Job, Launch]], process: Sequence[int]
         return launch
     command = first.seeds_command(python, len(process), resume=launch.append_log)
     for index in process:
-        job, own = prepared[index]
+        own = prepared[index][1]
         own.metadata.update(command=shlex.join(command), seeds_process=[prepared[i][0].seed for i in process])
-        job.job_dir.mkdir(parents=True, exist_ok=True)
-        (job.job_dir / JOB_FILE).write_text(json.dumps(own.metadata, indent=2))
-    return dataclasses.replace(launch, command=tuple(command))
+    companions = tuple((prepared[index][0].job_dir, prepared[index][1].metadata) for index in process[1:])
+    return dataclasses.replace(launch, command=tuple(command), companions=companions)
 
 
 def run_jobs(
     jobs: Sequence[Job], runner: Runner, backend: Backend, console: Console, seeds_per_process: int = 1
 ) -> list[JobResult]:
-    """Run ``jobs`` on ``backend``, showing progress; Ctrl-C stops everything (runs stay partial and resume)."""
+    """Run ``jobs`` on ``backend``, showing progress; Ctrl-C stops everything (runs stay partial and resume), SIGUSR1
+    drains: the running jobs finish and no other starts (rerun the same command to continue)."""
     prepared = [(job, launch) for job in jobs if (launch := runner.prepare(job, console)) is not None]
     processes = group_seeds(prepared, seeds_per_process)
     results = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+    def drain(signum: int, frame: object) -> None:
+        backend.drain()
+        console.print("[yellow]Draining[/] (SIGUSR1): the running jobs finish, no other starts.")
+
+    previous_handler = _set_drain_handler(drain)
     try:
         with Progress(*columns, console=console) as progress:
             bar = progress.add_task("jobs finished", total=len(prepared))
@@ -423,12 +432,25 @@ def run_jobs(
         console.print("[bold red]Interrupted[/]: stopping running jobs; rerun the same command to resume.")
         backend.stop()
         raise
+    finally:
+        _set_drain_handler(previous_handler)
     return results
+
+
+def _set_drain_handler(handler: Any) -> Any:
+    """Install ``handler`` for SIGUSR1 where there is one and this is the main thread (signal handlers can only be
+    set there); return the previous one (None where nothing was set)."""
+    if handler is None or not hasattr(signal, "SIGUSR1") or threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.signal(signal.SIGUSR1, handler)
+    return signal.SIG_DFL if previous is None else previous  # None: a handler not set from Python
 
 
 def _describe(result: JobResult) -> str:
     job = result.job
     name = f"{job.group.name}/{job.run_name}"
+    if not result.started:
+        return f"[yellow]not started[/] {name}"
     if result.problem is None:
         return f"[green]done[/]   {name} ({result.wall_time_s / 60:.1f} min)"
     return f"[red]failed[/] {name}: {result.problem} (log: {job.job_dir / LOG_FILE})"
@@ -515,8 +537,11 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
         results = run_jobs(pending, runner, make_backend(args), console, seeds_per_process)
         wall_time_s = time.monotonic() - start
         report_results(suite, jobs, results_dir, args, command, commit, wall_time_s)
-    failed = [result for result in results if result.problem is not None]
+    failed = [result for result in results if result.started and result.problem is not None]
+    waiting = sum(not result.started for result in results)
     console.print(f"Results in {results_dir}")
+    if waiting:
+        console.print(f"{waiting} job(s) not started; rerun the same command to run them.")
     if failed:
         console.print(f"[red]{len(failed)} job(s) failed[/]; see their stdout.log. Rerun to retry them.")
     return 1 if failed else 0

@@ -154,7 +154,8 @@ def test_compiled_loss_matches_eager(ppo, backend):
 
 @pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
 @pytest.mark.parametrize(
-    "backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)]  # inductor: what --compile uses
+    "backend",
+    ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)],  # inductor: what --compile uses
 )
 def test_compiled_acting_step_is_one_graph_acting_as_eager(ppo, era, backend):
     """--compile's acting step: one graph; its log-probs and values are eager's for the actions it samples, and with

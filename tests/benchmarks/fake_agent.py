@@ -12,6 +12,8 @@ Test hooks (environment variables); jobs are named by their job directory (the p
 - ``FAKE_AGENT_FAIL``: exit 1 without writing evaluations when the job equals this value.
 - ``FAKE_AGENT_STOP``: ``<job>:<step>``: a fresh run of that job exits 3 right after its checkpoint at ``step``, as if
   it had been killed.
+- ``FAKE_AGENT_DRAIN``: ``<job>:<pid>``: that job sends SIGUSR1 (drain) to process ``pid`` (the runner) as it starts,
+  then waits a moment, so that the runner handles it while the job still runs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import argparse
 import csv
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 from era_utils.run_files import ENTROPY_HEADER, EVALUATIONS_HEADER
@@ -70,6 +74,10 @@ def main() -> int:
     if calls := os.environ.get("FAKE_AGENT_CALLS"):
         with open(calls, "a") as file:
             file.write(job + (" --resume" if args.resume else "") + "\n")
+    drain_job, _, runner_pid = os.environ.get("FAKE_AGENT_DRAIN", "").partition(":")
+    if job == drain_job:
+        os.kill(int(runner_pid), signal.SIGUSR1)
+        time.sleep(0.5)
     if os.environ.get("FAKE_AGENT_FAIL") == job:
         print("fake failure", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -435,6 +436,34 @@ def test_gpu_suite_runs_sac_on_cuda_and_h1():
     assert {"h1-walk-v0", "h1-stand-v0"} <= set(sac.tasks) and any(t.endswith("-v5") for t in sac.tasks)
     assert all(algorithm.cuda for algorithm in sac.algorithms)
     assert [a.label for a in ppo.algorithms] == ["PPO", "PPO-ERA"] and not any(a.cuda for a in ppo.algorithms)
+
+
+@pytest.mark.parametrize("seeds_per_process", [1, 2], ids=["a-process-per-seed", "seeds-share-a-process"])
+def test_sigusr1_drains_the_running_job_finishes_and_no_other_starts_or_leaves_a_trace(
+    tmp_path, calls, monkeypatch, seeds_per_process
+):
+    suite = dataclasses.replace(_fake_suite(seeds=(0, 1)), seeds_per_process=seeds_per_process)
+    if seeds_per_process > 1:
+        seeds_agent = str(FAKE_AGENT.with_name("fake_seeds_agent.py"))
+        group = suite.groups[0]
+        algorithms = tuple(dataclasses.replace(a, seeds_agent=seeds_agent) for a in group.algorithms)
+        suite = dataclasses.replace(suite, groups=(dataclasses.replace(group, algorithms=algorithms),))
+    monkeypatch.setenv("FAKE_AGENT_DRAIN", f"fake__toy-v0__s0:{os.getpid()}")
+    args = Args(out_dir=tmp_path / "runs", results_dir=tmp_path / "results", jobs=1, bootstrap_reps=200)
+    output = io.StringIO()
+    assert run_benchmark(args, suite, command="test", console=Console(file=output, width=200)) == 0
+    jobs = _jobs(tmp_path, suite)
+    first = ["fake__toy-v0__s0", "fake__toy-v0__s1"][:seeds_per_process]  # the first process's seeds
+    assert [name for name in _started(calls) if not name.startswith("process")] == first
+    assert all(is_complete(jobs[name]) for name in first)
+    assert not any(job.job_dir.exists() for name, job in jobs.items() if name not in first)  # not even a job.json
+    waiting = len(jobs) - len(first)
+    assert "Draining (SIGUSR1)" in output.getvalue() and f"{waiting} job(s) not started" in output.getvalue()
+    assert "failed" not in output.getvalue()
+
+    monkeypatch.delenv("FAKE_AGENT_DRAIN")
+    assert run_benchmark(args, suite, command="test", console=Console(file=io.StringIO())) == 0
+    assert all(is_complete(job) for job in jobs.values())
 
 
 def test_groups_runs_only_the_named_groups_and_the_results_count_every_finished_run(tmp_path, calls):
