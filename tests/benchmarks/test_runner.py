@@ -537,6 +537,23 @@ def test_ray_backend_gives_the_same_run_directories_and_results(tmp_path, calls)
     pd.testing.assert_frame_equal(ray_runs, local_runs)
 
 
+def test_sigusr1_drains_the_ray_backend_too(tmp_path, calls, monkeypatch):
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[distributed]')")
+    suite = _fake_suite(seeds=(0, 1))
+    monkeypatch.setenv("FAKE_AGENT_DRAIN", f"fake__toy-v0__s0:{os.getpid()}")  # before Ray starts its workers
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        args = Args(out_dir=tmp_path / "runs", results_dir=tmp_path / "results", jobs=1, backend="ray")
+        output = io.StringIO()
+        assert run_benchmark(args, suite, command="test", console=Console(file=output, width=200)) == 0
+    finally:
+        ray.shutdown()
+    jobs = _jobs(tmp_path, suite)
+    assert _started(calls) == ["fake__toy-v0__s0"] and is_complete(jobs["fake__toy-v0__s0"])
+    assert not any(job.job_dir.exists() for name, job in jobs.items() if name != "fake__toy-v0__s0")
+    assert "3 job(s) not started" in output.getvalue()
+
+
 def test_the_runner_starts_from_any_directory(tmp_path):
     # `benchmarks` is a package of the editable install: `python -m benchmarks.learning` needs no repository cwd.
     elsewhere = tmp_path / "elsewhere"
