@@ -138,7 +138,7 @@ class StackedPPO:
         args: Args,
         randomness: str = "different",
     ) -> None:
-        self.args, self.num_seeds, self.randomness = args, len(agents), randomness
+        self.args, self.num_seeds = args, len(agents)
         self.template = _SeedAgent(agents[0], args)
         self.params: dict[str, Tensor] = {}
         for name, param in agents[0].named_parameters():  # detached leaves; trained where the single seed's are
@@ -161,10 +161,13 @@ class StackedPPO:
         if self.delta_optimizer is not None:
             self.delta = self.params["agent.era_std.era_delta.delta"]
             self.max_delta = agents[0].era_std.era_delta.max_delta
-        # --compile compiles the vmapped loss to one graph (forward and backward), as ppo_era.py compiles ppo_loss.
+        # --compile compiles the vmapped loss (forward and backward) and the vmapped acting step, one graph each, as
+        # ppo_era.py compiles ppo_loss and Agent.act.
         self._loss = vmap(functools.partial(self._call, "loss"))
+        self._act = vmap(functools.partial(self._call, "act"), randomness=randomness)
         if args.compile:
             self._loss = torch.compile(self._loss, fullgraph=True)
+            self._act = torch.compile(self._act, fullgraph=True)
 
     def _call(self, call: str, params: dict[str, Tensor], *inputs: Any) -> Any:
         return functional_call(self.template, params, (call, *inputs), strict=False, tie_weights=False)
@@ -192,7 +195,7 @@ class StackedPPO:
     @torch.no_grad()
     def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """:meth:`ppo_era.Agent.act` of every seed, ``obs``: ``(N, num_envs, obs_dim)``."""
-        return vmap(functools.partial(self._call, "act"), randomness=self.randomness)(self.params, obs)
+        return self._act(self.params, obs)
 
     @torch.no_grad()
     def value(self, obs: Tensor, index: int | None = None) -> Tensor:

@@ -179,8 +179,12 @@ class StackedSAC:
             loss: vmap(functools.partial(self._seed_loss, loss), in_dims=(0, 0), randomness=randomness)
             for loss in ("critic", "actor", "delta", "alpha")
         }
-        if args.compile:
+        # Acting: each seed's policy samples on its own observations, its own noise.
+        self._actor_params = {k[len("actor.") :]: v for k, v in self.params.items() if k.startswith("actor.")}
+        self._sample = vmap(self._seed_sample, randomness="different")
+        if args.compile:  # and the acting step, as sac_era.py's --compile
             self._losses = {loss: torch.compile(fn, fullgraph=True) for loss, fn in self._losses.items()}
+            self._sample = torch.compile(self._sample, fullgraph=True)
         # --cudagraphs captures the whole update (losses, backward passes, optimiser steps, Polyak averaging, delta's
         # projection), as sac_era.make_update's: nothing in it reads from the host, and the parameters and optimiser
         # states it updates in place keep their addresses.
@@ -241,13 +245,11 @@ class StackedSAC:
     @torch.no_grad()
     def sample_actions(self, obs: Tensor) -> Tensor:
         """Actions of every seed's policy, ``obs``: ``(N, num_envs, obs_dim)``."""
-        actor_params = {k[len("actor.") :]: v for k, v in self.params.items() if k.startswith("actor.")}
         self.template.actor.eval()  # batch-level ERA acts with each seed's running normaliser, as sac_era.py does
+        return self._sample(self._actor_params, obs)
 
-        def act(params: dict[str, Tensor], seed_obs: Tensor) -> Tensor:
-            return functional_call(self.template.actor, params, (seed_obs,), tie_weights=False)[0].sample()
-
-        return vmap(act, randomness="different")(actor_params, obs)
+    def _seed_sample(self, params: dict[str, Tensor], seed_obs: Tensor) -> Tensor:
+        return functional_call(self.template.actor, params, (seed_obs,), tie_weights=False)[0].sample()
 
     @torch.no_grad()
     def write_to(self, agent: Agent, index: int) -> None:

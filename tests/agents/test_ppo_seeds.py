@@ -204,17 +204,27 @@ def test_compiled_stacked_update_equals_eager(monkeypatch):
             torch.testing.assert_close(got[name], expected[name], atol=1e-5, rtol=1e-4, msg=f"{name}, step {step}")
     for name, value in eager.params.items():
         torch.testing.assert_close(compiled.params[name], value, atol=1e-5, rtol=1e-4, msg=name)
+    obs = torch.randn(NUM_SEEDS, 4, OBS_DIM)  # the acting step, compiled too: the same draws, log-probs and values
+    torch.manual_seed(0)
+    expected = eager.act(obs)
+    torch.manual_seed(0)
+    for got, want in zip(compiled.act(obs), expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.slow
 def test_compiled_stacked_update_runs_with_inductor():
-    """The default backend (Inductor's code generation) compiles the vmapped loss and its backward."""
+    """The default backend (Inductor's code generation) compiles the vmapped loss and its backward, and the vmapped
+    acting step."""
     torch._dynamo.reset()
     args, agents = make_agents(delta="auto", compile=True)
     stacked = stacked_copy(args, agents)
     stats = stacked.update(*stack(seed_minibatches(agents)))
     assert all(torch.isfinite(value).all() for value in stats.values())
     assert all(torch.isfinite(value).all() for value in stacked.params.values())
+    actions, logprobs, values = stacked.act(torch.randn(NUM_SEEDS, 4, OBS_DIM))
+    assert actions.shape == (NUM_SEEDS, 4, ACTION_DIM) and actions.abs().max() <= 1.0
+    assert torch.isfinite(logprobs).all() and torch.isfinite(values).all()
 
 
 def test_seed_checkpoints_restack_to_the_same_training_state():

@@ -183,17 +183,25 @@ def test_compiled_stacked_update_equals_eager(monkeypatch, args_class):
             torch.testing.assert_close(got[name], expected[name], atol=1e-5, rtol=1e-4, msg=name)
     for name, value in eager.params.items():
         torch.testing.assert_close(compiled.params[name], value, atol=1e-5, rtol=1e-4, msg=name)
+    obs = torch.randn(NUM_SEEDS, 2, OBS_DIM)  # the acting step, compiled too: the same draws
+    torch.manual_seed(0)
+    expected = eager.sample_actions(obs)
+    torch.manual_seed(0)
+    torch.testing.assert_close(compiled.sample_actions(obs), expected, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.slow
 def test_compiled_stacked_update_runs_with_inductor():
-    """The default backend (Inductor's code generation) compiles the vmapped losses and their backward."""
+    """The default backend (Inductor's code generation) compiles the vmapped losses and their backward, and the
+    vmapped acting step."""
     torch._dynamo.reset()
     args, agents = make_agents(delta="auto", compile=True)
     stacked = sac_era_seeds.StackedSAC(agents, args)
     out = stacked.update(sac_era_seeds.stack_batches([make_batch(seed) for seed in range(NUM_SEEDS)]))
     assert all(torch.isfinite(value).all() for value in out.values())
     assert all(torch.isfinite(value).all() for value in stacked.params.values())
+    actions = stacked.sample_actions(torch.randn(NUM_SEEDS, 2, OBS_DIM))
+    assert actions.shape == (NUM_SEEDS, 2, ACTION_DIM) and actions.abs().max() <= 1.0
 
 
 def test_cudagraphs_is_stacked_and_still_needs_cuda(monkeypatch):
