@@ -179,6 +179,10 @@ class LocalBackend:
             live = list(self._live)
         for process in live:
             process.terminate()
+        # An agent that ignores SIGTERM (hung, or stopped with SIGSTOP) would keep the runner waiting for ever.
+        killer = threading.Timer(STOP_GRACE_S, _kill_survivors, (live,))
+        killer.daemon = True
+        killer.start()
 
     def drain(self) -> None:
         with self._lock:
@@ -198,6 +202,12 @@ class LocalBackend:
         with self._lock:
             self._live.add(process)
             return not self._stopping
+
+
+def _kill_survivors(processes: Sequence[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
 
 
 def import_ray() -> ModuleType:

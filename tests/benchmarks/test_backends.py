@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import learning
+from benchmarks import backends, learning
 from benchmarks.backends import RAY_INSTALL, BackendError, Launch, LocalBackend, check_reachable, import_ray
 from era_utils.dependencies import MissingDependencyError
 
@@ -67,6 +67,32 @@ def _closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_an_agent_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path, monkeypatch):
+    monkeypatch.setattr(backends, "STOP_GRACE_S", 1.0)
+    started = tmp_path / "started"
+    agent = "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    agent += f"open({str(started)!r}, 'w').write('started'); time.sleep(60)"
+    launch = Launch((sys.executable, "-c", agent), tmp_path / "job", {}, append_log=False, cwd=tmp_path, env={},
+                    timeout_s=None, threads=1)  # fmt: skip
+    backend = LocalBackend(parallel=1)
+
+    def interrupt_once_started() -> None:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    threading.Thread(target=interrupt_once_started, daemon=True).start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            list(backend.run([launch]))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert time.monotonic() - start < 20, "the runner waited for an agent that ignores SIGTERM"
 
 
 @pytest.mark.parametrize("scheme", ["", "ray://"])
