@@ -34,7 +34,7 @@ import torch
 import tyro
 
 from benchmarks.aggregate import markdown_table
-from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
+from benchmarks.provenance import REPO_ROOT, provenance_header
 from benchmarks.throughput import process_environment
 
 
@@ -185,10 +185,7 @@ def write_summary(outcomes: Sequence[Outcome], args: Args, command: str) -> str:
         [
             "# GPU check",
             "",
-            f"- **Command:** `{command}`",
-            f"- **Git commit:** `{git_commit()}`",
-            f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC",
-            f"- **Hardware:** {hardware_description()}; torch {torch.__version__}",
+            *provenance_header(command, f"torch {torch.__version__}"),
             f"- **Wall time:** {sum(o.seconds for o in outcomes):.0f} s of a {args.budget_s:.0f} s budget",
             "",
             table,

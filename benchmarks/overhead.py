@@ -39,7 +39,7 @@ import tyro
 from benchmarks import workloads
 from benchmarks.aggregate import markdown_table
 from benchmarks.op_count import OpCount, count_compiled, count_eager
-from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
+from benchmarks.provenance import REPO_ROOT, provenance_header
 from benchmarks.workloads import Mode, Sizes, random_batch, sac_update
 from era_utils.replay import ReplayBatch
 
@@ -146,11 +146,7 @@ def write_results(rows: list[dict[str, object]], args: Args, command: str) -> st
         [
             "# Overhead of ERA in one SAC update",
             "",
-            f"- **Command:** `{command}`",
-            f"- **Git commit:** `{git_commit()}`",
-            f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC",
-            f"- **Hardware:** {hardware_description()}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} CPU threads",
+            *provenance_header(command, f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"),
             f"- **Setup:** {args.hidden_dim}-wide networks (2 hidden layers, LayerNorm critics), batch "
             f"{args.batch_size}; {args.rounds} alternating rounds of {args.updates_per_round} updates per variant "
             f"after {args.warmup_updates} warm-up updates. One update = critic step, Polyak averaging, actor step, "
@@ -231,10 +227,7 @@ def write_counts(rows: list[dict[str, object]], args: Args, command: str) -> str
         [
             "# ERA's operators per update and per acting step",
             "",
-            f"- **Command:** `{command}`",
-            f"- **Git commit:** `{git_commit()}`",
-            f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC",
-            f"- **Hardware:** {hardware_description()}; torch {torch.__version__}",
+            *provenance_header(command, f"torch {torch.__version__}"),
             f"- **Setup:** {args.count_shape} sizes ({obs_dim}/{action_dim}); SAC {args.hidden_dim}-wide, batch "
             f"{args.batch_size}; PPO 2x64, minibatch 64; acting with batch 1. Twins: the agents' `--no-era`, stock "
             "SB3 (`MlpPolicy`). Eager: aten operator calls of one call after two warm-up calls (forward, backward, "

@@ -8,7 +8,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "git_commit", "hardware_description", "utc_now"]
+__all__ = ["REPO_ROOT", "git_commit", "hardware_description", "provenance_header", "utc_now"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,3 +55,15 @@ def hardware_description() -> str:
     except ImportError:
         gpu = "GPU unknown (torch not installed)"
     return f"{cpu}, {os.cpu_count()} cores, {gpu}"
+
+
+def provenance_header(command: str, hardware_details: str = "") -> list[str]:
+    """The Markdown lines every results file opens with: the command, the commit, the date and the hardware
+    (``hardware_details`` appended to :func:`hardware_description` after a semicolon)."""
+    hardware = hardware_description() + (f"; {hardware_details}" if hardware_details else "")
+    return [
+        f"- **Command:** `{command}`",
+        f"- **Git commit:** `{git_commit()}`",
+        f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC",
+        f"- **Hardware:** {hardware}",
+    ]

@@ -33,7 +33,7 @@ import tyro
 from benchmarks.agent_scripts import load_agent
 from benchmarks.aggregate import markdown_table
 from benchmarks.overhead import SHAPES, time_block
-from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
+from benchmarks.provenance import REPO_ROOT, provenance_header
 from benchmarks.workloads import random_batch
 
 
@@ -169,10 +169,7 @@ def write_results(rows: list[dict[str, object]], args: Args, command: str) -> Pa
         [
             "# Stacked seeds: the SAC update's speed-up and its ceiling",
             "",
-            f"- **Command:** `{command}`",
-            f"- **Git commit:** `{git_commit()}`",
-            f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC",
-            f"- **Hardware:** {hardware_description()}; {threads} thread(s); device {args.device}",
+            *provenance_header(command, f"{threads} thread(s); device {args.device}"),
             f"- **Setup:** {args.shape} sizes ({obs_dim}/{action_dim}); SAC-ERA networks (ELU, LayerNorm critics), "
             f"batch {args.batch_size}; `T`: one `sac_era.make_update` call; `T_o`: the same update at width and batch "
             f"{args.tiny} (its fixed cost per operator call); stacked: one `sac_era_seeds.StackedSAC.update` of N "

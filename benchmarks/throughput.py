@@ -54,7 +54,7 @@ import tyro
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from benchmarks.aggregate import markdown_table
-from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
+from benchmarks.provenance import REPO_ROOT, provenance_header
 
 Mode = Literal["eager", "compile", "cudagraphs"]
 TWIN_RATIO_TARGET = 0.93
@@ -459,13 +459,9 @@ def results_directory(args: Args) -> Path:
 
 
 def provenance_lines(command: str, device: str, threads: int) -> list[str]:
-    return [
-        f"- **Command:** `{command}`",
-        f"- **Git commit:** `{git_commit()}`",
-        f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC",
-        f"- **Hardware:** {hardware_description()}; torch {torch.__version__}; {threads} thread(s) per process; "
-        f"training on {device}",
-    ]
+    return provenance_header(
+        command, f"torch {torch.__version__}; {threads} thread(s) per process; training on {device}"
+    )
 
 
 def write_results(

@@ -38,3 +38,13 @@ def test_changed_code_is_flagged(repo: Path) -> None:
     clean = provenance.git_commit()
     (repo / "agent.py").write_text("x = 2\n")
     assert provenance.git_commit() == f"{clean} (with uncommitted changes)"
+
+
+def test_every_results_file_opens_with_command_commit_date_and_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(provenance, "git_commit", lambda: "abc1234")
+    monkeypatch.setattr(provenance, "hardware_description", lambda: "Some CPU, 2 cores, no GPU")
+    command, commit, date, hardware = provenance.provenance_header("python -m benchmarks.x --flag", "1 thread(s)")
+    assert (command, commit) == ("- **Command:** `python -m benchmarks.x --flag`", "- **Git commit:** `abc1234`")
+    assert date.startswith("- **Date:** 20") and date.endswith(" UTC")
+    assert hardware == "- **Hardware:** Some CPU, 2 cores, no GPU; 1 thread(s)"
+    assert provenance.provenance_header("c")[3] == "- **Hardware:** Some CPU, 2 cores, no GPU"
