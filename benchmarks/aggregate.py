@@ -530,8 +530,20 @@ PAPER_CLAIMS = (
         "3M steps",
         ("Ant-", "HalfCheetah-", "Hopper-", "Walker2d-"),
     ),
+    PaperClaim(
+        "PPO -> PPO-ERA (target 1; chosen after seeing results)",
+        "PPO",
+        "PPO-ERA (target 1)",
+        0.57,
+        0.88,
+        "MuJoCo Gym, 4 tasks",
+        "3M steps",
+        ("Ant-", "HalfCheetah-", "Hopper-", "Walker2d-"),
+    ),
 )
-"""The paper's aggregate normalised scores (docs/era-method.md §9)."""
+"""The paper's aggregate normalised scores (docs/era-method.md §9). The target-1 claim is a second PPO row, for
+PPO-ERA at 1 nat per dimension instead of the default -0.3 (docs/era-method.md §7): a setting chosen after seeing
+results, which the row's name says wherever it is reported."""
 
 
 def bootstrap_difference_ci(

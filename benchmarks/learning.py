@@ -57,7 +57,7 @@ from benchmarks.backends import (
 )
 from benchmarks.provenance import REPO_ROOT, git_commit, hardware_description, utc_now
 from benchmarks.report import NOT_RECORDED
-from benchmarks.suites import PYTHON_PLACEHOLDER, SUITES, Job, Suite
+from benchmarks.suites import PYTHON_PLACEHOLDER, SUITES, Job, Suite, distinct_runs
 from era_utils.dependencies import MissingDependencyError
 from era_utils.locks import DirectoryLock, DirectoryLockedError
 from era_utils.run_files import CHECKPOINT_FILE
@@ -514,7 +514,8 @@ def run_benchmark(args: Args, suite: Suite, command: str, console: Console | Non
     results_dir = args.results_dir or REPO_ROOT / "benchmarks" / "results" / suite.name
     args.check_groups(suite)
     jobs = suite.jobs(out_dir.resolve())
-    chosen = [job for job in jobs if not args.groups or job.group.name in args.groups]
+    owners = {job.job_dir: job for job in distinct_runs(jobs)}  # a shared run is trained as its own group's job
+    chosen = distinct_runs([owners[job.job_dir] for job in jobs if not args.groups or job.group.name in args.groups])
     if args.dry_run:
         print_plan(chosen, args.python, console)
         return 0

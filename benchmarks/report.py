@@ -16,7 +16,7 @@ import pandas as pd
 
 from benchmarks import aggregate
 from benchmarks.provenance import REPO_ROOT, hardware_description, utc_now
-from benchmarks.suites import Job, Suite
+from benchmarks.suites import Job, Suite, distinct_runs
 
 __all__ = ["NOT_RECORDED", "Statistics", "write_results"]
 
@@ -165,7 +165,8 @@ def summary_markdown(
     wall_time_s: float | None,
 ) -> str:
     """``summary.md``: provenance, method, one table per group, the runs left out and the two figures."""
-    markers = list(completed.values())
+    runs = distinct_runs(jobs)
+    markers = [completed[job] for job in distinct_runs(list(completed))]
     hardware = sorted({str(marker["hardware"]) for marker in markers}) or [hardware_description()]
     finished = sorted(str(marker["finished_at"]) for marker in markers)
     summed_minutes = sum(float(marker["wall_time_s"]) for marker in markers) / 60
@@ -181,7 +182,7 @@ def summary_markdown(
         + (f" (runs finished {finished[0]} to {finished[-1]})" if finished else ""),
         f"- **Hardware:** {'; '.join(hardware)}",
         f"- **Wall time:** {this_run}; {summed_minutes:.1f} min summed over the completed runs",
-        f"- **Runs:** {len(completed)} of {len(jobs)} complete" + _missing_note(jobs, completed),
+        f"- **Runs:** {len(markers)} of {len(runs)} complete" + _missing_note(runs, completed),
         "",
         f"Final score of a run: mean return of its last {statistics.last_k_evals} deterministic evaluation(s). "
         f"Intervals: {statistics.confidence:.0%} percentile bootstrap over seeds ({statistics.bootstrap_reps} "

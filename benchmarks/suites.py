@@ -16,10 +16,11 @@ later), ``config.json`` and TensorBoard events into ``DIR/NAME`` (the runner pas
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AGENT_RUN_NAME", "SUITES", "Algorithm", "Group", "Job", "Suite"]
+__all__ = ["AGENT_RUN_NAME", "SUITES", "Algorithm", "Group", "Job", "Suite", "distinct_runs"]
 
 PYTHON_PLACEHOLDER = "{python}"
 """Stands for the interpreter that runs the benchmark in an :class:`Algorithm` command."""
@@ -60,6 +61,9 @@ class Group:
     :param name: short identifier, used in directory names and table titles.
     :param eval_every: environment steps between deterministic evaluations.
     :param eval_episodes: episodes per evaluation.
+    :param shared: labels of algorithms whose runs this group takes from an earlier group of its suite that runs the
+        same algorithm on the task with the seed, budget and evaluations: one run, in that group's directory, counts in
+        both tables (a variant added later is compared with the baseline's runs instead of new ones).
     """
 
     name: str
@@ -69,6 +73,15 @@ class Group:
     total_timesteps: int
     eval_every: int
     eval_episodes: int = 10
+    shared: tuple[str, ...] = ()
+
+    def runs_like(self, other: Group) -> bool:
+        """Whether a run of this group has the budget and evaluations of ``other``'s runs."""
+        return (self.total_timesteps, self.eval_every, self.eval_episodes) == (
+            other.total_timesteps,
+            other.eval_every,
+            other.eval_episodes,
+        )
 
 
 @dataclass(frozen=True)
@@ -87,16 +100,50 @@ class Suite:
     files (``job.json``, ``DONE``, ``stdout.log``, ``config.json`` and the CSV logs) are committed there, its
     checkpoints and TensorBoard events are not (``.gitignore``), and a later checkout continues the suite from them."""
 
+    def __post_init__(self) -> None:
+        for group in self.groups:
+            unknown = sorted(set(group.shared) - {algorithm.label for algorithm in group.algorithms})
+            if unknown:
+                raise ValueError(f"group {group.name}: shared names no algorithm of the group: {', '.join(unknown)}")
+            for algorithm in (a for a in group.algorithms if a.label in group.shared):
+                for task in group.tasks:
+                    for seed in group.seeds:
+                        self._lender(group, algorithm, task, seed)  # raises where no earlier group runs it
+
+    def _lender(self, group: Group, algorithm: Algorithm, task: str, seed: int) -> Group:
+        """The group whose directory holds ``group``'s run of ``algorithm`` on ``task`` with ``seed``."""
+        if algorithm.label not in group.shared:
+            return group
+        for earlier in self.groups[: self.groups.index(group)]:
+            if algorithm in earlier.algorithms and task in earlier.tasks and seed in earlier.seeds:
+                if group.runs_like(earlier) and algorithm.label not in earlier.shared:
+                    return earlier
+        raise ValueError(
+            f"group {group.name}: no earlier group runs {algorithm.label} on {task} with seed {seed}, "
+            f"{group.total_timesteps:,} steps and the same evaluations, so it cannot share that run"
+        )
+
     def jobs(self, out_dir: Path) -> list[Job]:
-        """All runs of the suite, seed-major so that an interrupted suite has covered every cell evenly."""
+        """All runs of the suite, seed-major so that an interrupted suite has covered every cell evenly. A run that
+        groups share (:attr:`Group.shared`) is a job of each of them, with one job directory."""
         jobs = [
-            Job(group, algorithm, task, seed, out_dir / group.name)
+            Job(group, algorithm, task, seed, out_dir / self._lender(group, algorithm, task, seed).name)
             for group in self.groups
             for task in group.tasks
             for algorithm in group.algorithms
             for seed in group.seeds
         ]
         return sorted(jobs, key=lambda job: job.seed)
+
+
+def distinct_runs(jobs: Sequence[Job]) -> list[Job]:
+    """One job per job directory, in order: a run that groups share (:attr:`Group.shared`) is trained and counted
+    once, as the job of the group whose directory holds it where that job is among ``jobs``."""
+    by_dir: dict[Path, Job] = {}
+    for job in jobs:
+        if job.job_dir not in by_dir or job.log_dir.name == job.group.name:
+            by_dir[job.job_dir] = job
+    return list(by_dir.values())
 
 
 def job_name(algorithm: Algorithm, task: str, seed: int | str) -> str:
@@ -455,8 +502,10 @@ CPU_LONG = Suite(
     description=(
         "PPO vs PPO-ERA (target -0.3 nats per dimension) on the paper's four MuJoCo tasks at 1M steps (the paper: "
         "3M), and SAC vs SAC-ERA (2x256, one update per step) on Humanoid-v5 (17 actions) at 150k steps, 3 seeds "
-        "each, 10 evaluations of 10 episodes; many CPU hours (see the sizing), run across sittings: finished runs are "
-        "committed under benchmarks/results/cpu-long/runs and the suite resumes from them."
+        "each, 10 evaluations of 10 episodes; and PPO-ERA at target 1 on Hopper-v5 and Walker2d-v5 against the same "
+        "PPO runs, a variant chosen after PPO-ERA at -0.3 trailed PPO on Walker2d-v5. Many CPU hours (see the "
+        "sizing), run across sittings: finished runs are committed under benchmarks/results/cpu-long/runs and the "
+        "suite resumes from them."
     ),
     groups=(
         Group(
@@ -479,12 +528,13 @@ CPU_LONG = Suite(
         ),
         Group(
             name="ppo-era-target-1-1m",
-            algorithms=(CPU_LONG_PPO_ERA_TARGET_1,),
+            algorithms=(PPO, CPU_LONG_PPO_ERA_TARGET_1),
             tasks=("Hopper-v5", "Walker2d-v5"),
             seeds=(0, 1, 2),
             total_timesteps=CPU_LONG_PPO_TOTAL_TIMESTEPS,
             eval_every=CPU_LONG_PPO_TOTAL_TIMESTEPS // 10,
             eval_episodes=10,
+            shared=("PPO",),  # the ppo-mujoco-1m group's PPO runs
         ),
     ),
     seeds_per_process=3,

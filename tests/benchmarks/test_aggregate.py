@@ -491,3 +491,13 @@ def test_paper_comparison_says_a_claim_is_not_tested_on_other_tasks():
 
 def test_paper_comparison_skips_groups_without_a_baseline_and_its_era_variant():
     assert aggregate.paper_comparison(_runs({"Hopper-v5": {"PPO": [1.0]}}), {"g": 1000}).empty
+
+
+def test_paper_comparison_reports_the_target_1_variant_as_its_own_row_named_as_chosen_after_seeing_results():
+    scores = {"PPO": [1.0, 1.1, 0.9], "PPO-ERA": [0.5, 0.6, 0.4], "PPO-ERA (target 1)": [2.0, 2.1, 1.9]}
+    runs = _runs({"Hopper-v5": scores})
+    comparison = aggregate.paper_comparison(runs, {"g": 1000}, reps=500).set_index("claim")
+    assert comparison.loc["PPO -> PPO-ERA", "verdict"] == "contradicts"
+    row = comparison.loc["PPO -> PPO-ERA (target 1; chosen after seeing results)"]
+    assert row["verdict"] == "reproduces" and row["ours_difference"] == pytest.approx(1.0)
+    assert row["ours_baseline"] == pytest.approx(1.0)  # the same PPO runs as the default's row

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -417,6 +418,16 @@ def test_cpu_long_suite_runs_ppo_at_1m_steps_and_sac_on_humanoid_into_committed_
     assert [a.label for a in ppo.algorithms] == ["PPO", "PPO-ERA"]
     assert ppo.tasks == ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5") and ppo.seeds == (0, 1, 2)
     assert (ppo.total_timesteps, ppo.eval_every, ppo.eval_episodes) == (1_000_000, 100_000, 10)
+    # The target-1 variant (issue 20.5) is compared with the ppo-mujoco-1m group's PPO runs, not new ones.
+    target_1 = SUITES["cpu-long"].groups[2]
+    assert [a.label for a in target_1.algorithms] == ["PPO", "PPO-ERA (target 1)"] and target_1.shared == ("PPO",)
+    assert target_1.tasks == ("Hopper-v5", "Walker2d-v5") and target_1.seeds == (0, 1, 2) and target_1.runs_like(ppo)
+    jobs = SUITES["cpu-long"].jobs(Path("runs"))
+    variant = next(j for j in jobs if j.group is target_1 and j.algorithm.label == "PPO-ERA (target 1)")
+    assert variant.command("py")[variant.command("py").index("--target-entropy-per-dim") + 1] == "1.0"
+    assert variant.algorithm.seeds_agent == "agents/ppo_era_seeds.py"
+    for job in (j for j in jobs if j.group is target_1 and j.algorithm.label == "PPO"):
+        assert job.job_dir == Path("runs", "ppo-mujoco-1m", job.run_name)
     # Finished runs live under results/, where git keeps their small files and ignores checkpoints and events.
     assert SUITES["cpu-long"].runs_dir == "benchmarks/results/cpu-long/runs"
     ignore = (learning.REPO_ROOT / ".gitignore").read_text().splitlines()
@@ -481,6 +492,66 @@ def test_groups_runs_only_the_named_groups_and_the_results_count_every_finished_
     assert code == 0
     assert len(_started(calls)) == 4  # the other group's runs were done, so only toy's two ran
     assert "- **Runs:** 4 of 4 complete\n" in (tmp_path / "results" / "summary.md").read_text()
+
+
+def _suite_with_a_variant_group(seeds: tuple[int, ...] = (0,)) -> Suite:
+    """The toy group, then a group comparing a new variant with the toy group's own Fake runs (shared)."""
+    toy = _fake_suite(seeds)
+    fake, fake_era = toy.groups[0].algorithms
+    variant = Algorithm("Fake-ERA (variant)", fake_era.command)
+    later = dataclasses.replace(toy.groups[0], name="variant", algorithms=(fake, variant), shared=("Fake",))
+    return dataclasses.replace(toy, groups=(toy.groups[0], later))
+
+
+def test_a_shared_run_is_trained_once_and_counts_in_both_groups_tables(tmp_path, calls):
+    suite = _suite_with_a_variant_group()
+    jobs = suite.jobs((tmp_path / "runs").resolve())
+    shared = [job for job in jobs if job.algorithm.label == "Fake"]
+    assert [job.group.name for job in shared] == ["toy", "variant"]
+    assert shared[0].job_dir == shared[1].job_dir == (tmp_path / "runs" / "toy" / "fake__toy-v0__s0").resolve()
+
+    code, output = _run(tmp_path, suite, groups=("variant",))
+    assert code == 0
+    assert "0 of 2 jobs already done" in output
+    assert sorted(_started(calls)) == ["fake-era-variant__toy-v0__s0", "fake__toy-v0__s0"]
+    # The run is the toy group's: its job.json says so even when only the variant group was asked for.
+    assert json.loads(shared[0].job_dir.joinpath("job.json").read_text())["group"] == "toy"
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "- **Runs:** 2 of 3 complete (missing: toy/fake-era__toy-v0__s0)\n" in summary
+    variant_table = summary[summary.index("## variant:") : summary.index("![Learning curves]")]
+    assert "| Toy-v0 | Fake | 100.0 [100.0, 100.0] |" in variant_table
+    toy_table = summary[summary.index("## toy:") : summary.index("## variant:")]
+    assert "| Toy-v0 | Fake | 100.0 [100.0, 100.0] |" in toy_table
+
+    code, output = _run(tmp_path, suite)
+    assert code == 0
+    assert "2 of 3 jobs already done" in output
+    assert len(_started(calls)) == 3  # only toy's Fake-ERA ran; the shared run was not trained again
+    runs = pd.read_csv(tmp_path / "results" / "runs.csv")
+    assert sorted(zip(runs["group"], runs["algorithm"], strict=True)) == [
+        ("toy", "Fake"),
+        ("toy", "Fake-ERA"),
+        ("variant", "Fake"),
+        ("variant", "Fake-ERA (variant)"),
+    ]
+    assert "- **Runs:** 3 of 3 complete\n" in (tmp_path / "results" / "summary.md").read_text()
+
+
+def test_a_group_cannot_share_a_run_that_no_earlier_group_makes():
+    toy = _fake_suite(seeds=(0,))
+    fake = toy.groups[0].algorithms[0]
+    for change, message in (
+        ({"seeds": (0, 1)}, "no earlier group runs Fake on Toy-v0 with seed 1"),
+        ({"tasks": ("Other-v0",)}, "no earlier group runs Fake on Other-v0 with seed 0"),
+        ({"total_timesteps": 2 * TOTAL_TIMESTEPS}, "no earlier group runs Fake on Toy-v0 with seed 0, 2,000 steps"),
+        ({"eval_episodes": 5}, "no earlier group runs Fake on Toy-v0 with seed 0"),
+        ({"shared": ("Fake-ERA (variant)",)}, "shared names no algorithm of the group: Fake-ERA (variant)"),
+    ):
+        later = dataclasses.replace(toy.groups[0], name="later", algorithms=(fake,), **{"shared": ("Fake",), **change})
+        with pytest.raises(ValueError, match=re.escape(f"group later: {message}")):
+            Suite("toy", "", (toy.groups[0], later))
+    with pytest.raises(ValueError, match="group toy: no earlier group runs Fake"):  # a group cannot lend to itself
+        Suite("toy", "", (dataclasses.replace(toy.groups[0], shared=("Fake",)),))
 
 
 def test_groups_rejects_a_name_the_suite_does_not_have(tmp_path, capsys):
