@@ -484,10 +484,11 @@ PAPER = Suite(
 CPU_LONG_PPO_TOTAL_TIMESTEPS = 1_000_000
 CPU_LONG_SAC_TOTAL_TIMESTEPS = 150_000
 
-# LeanRL's setting on the CPU (2x256, one update per environment step) with the released warm-up of 5000 random steps.
-# One process per seed: on this CPU 3 stacked seeds (sac_era_seeds.py) ran 0.84x the seed-throughput of 3 single-seed
-# processes at 2x256 (benchmarks/results/throughput-seeds), so grouping them would only slow the suite down.
-_CPU_LONG_SAC_FLAGS = ("--hidden-dim", "256", "--updates-per-step", "1")
+# LeanRL's setting on the CPU (2x256, one update per environment step) with the released warm-up of 5000 random steps,
+# compiled as LeanRL runs it (the update about 1.3x eager on this CPU). One process per seed: on this CPU 3 stacked
+# seeds (sac_era_seeds.py) ran 0.84x the seed-throughput of 3 single-seed processes at 2x256
+# (benchmarks/results/throughput-seeds), so grouping them would only slow the suite down.
+_CPU_LONG_SAC_FLAGS = ("--hidden-dim", "256", "--updates-per-step", "1", "--compile")
 CPU_LONG_SAC = Algorithm("SAC", (*CPU_SAC.command[:3], *_CPU_LONG_SAC_FLAGS))
 CPU_LONG_SAC_ERA = Algorithm("SAC-ERA", (*CPU_SAC_ERA.command[:2], *_CPU_LONG_SAC_FLAGS))
 
@@ -501,11 +502,11 @@ CPU_LONG = Suite(
     name="cpu-long",
     description=(
         "PPO vs PPO-ERA (target -0.3 nats per dimension) on the paper's four MuJoCo tasks at 1M steps (the paper: "
-        "3M), and SAC vs SAC-ERA (2x256, one update per step) on Humanoid-v5 (17 actions) at 150k steps, 3 seeds "
-        "each, 10 evaluations of 10 episodes; and PPO-ERA at target 1 on Hopper-v5 and Walker2d-v5 against the same "
-        "PPO runs, a variant chosen after PPO-ERA at -0.3 trailed PPO on Walker2d-v5. Many CPU hours (see the "
-        "sizing), run across sittings: finished runs are committed under benchmarks/results/cpu-long/runs and the "
-        "suite resumes from them."
+        "3M), and SAC vs SAC-ERA (2x256, one update per step, compiled) on Humanoid-v5 (17 actions) at 150k steps, "
+        "3 seeds each, 10 evaluations of 10 episodes; and PPO-ERA at target 1 on Hopper-v5 and Walker2d-v5 against "
+        "the same PPO runs, a variant chosen after PPO-ERA at -0.3 trailed PPO on Walker2d-v5. Many CPU hours (see "
+        "the sizing), run across sittings: finished runs are committed under benchmarks/results/cpu-long/runs and "
+        "the suite resumes from them."
     ),
     groups=(
         Group(
@@ -543,9 +544,9 @@ CPU_LONG = Suite(
 """Sizing, measured on this 2-core VM while other work shared it (so upper bounds): a PPO run of 1M steps at about
 350 steps/s (PPO-ERA 315) in one process per seed, 50 minutes; 3 seeds in one process (``ppo_era_seeds.py``) ran
 1.3x the seed-throughput of 3 single-seed processes on Hopper-v5. SAC on Humanoid-v5 (2x256, one update per step):
-0.13 s per update of 3 stacked seeds, so 150k steps take about 5 hours per variant on one shared core (SAC runs one
-process per seed, which measured faster). In all about 8 core-hours of PPO and 10 of SAC under load: several
-sittings. The first seed of each PPO cell ran one process per seed (started before the suite grouped seeds); the rest
-are grouped 3 (or as many as are left) per process."""
+one eager seed took 25 ms per step after its 5000 random steps on the quiet VM, so a 150k-step run takes about 65
+minutes eager and less compiled (one process per seed; 3 stacked seeds were slower). In all about 8 core-hours of PPO
+and 6 of SAC (eager; fewer compiled): several sittings. The first seed of each PPO cell ran one process per seed
+(started before the suite grouped seeds); the rest are grouped 3 (or as many as are left) per process."""
 
 SUITES: dict[str, Suite] = {suite.name: suite for suite in (QUICK, CPU, ABLATION, GPU, CPU_LONG, PAPER)}

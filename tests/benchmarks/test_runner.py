@@ -413,6 +413,7 @@ def test_cpu_long_suite_runs_ppo_at_1m_steps_and_sac_on_humanoid_into_committed_
     for job in (j for j in SUITES["cpu-long"].jobs(Path("runs")) if j.group is sac):
         command = job.command("py")
         assert command[1] == "agents/sac_era.py" and ("--no-era" in command) == (job.algorithm.label == "SAC")
+        assert "--compile" in command and "--cudagraphs" not in command  # LeanRL's setting, compiled on the CPU
         for flag, value in (("--hidden-dim", "256"), ("--updates-per-step", "1"), ("--total-timesteps", "150000")):
             assert command[command.index(flag) + 1] == value
     assert [a.label for a in ppo.algorithms] == ["PPO", "PPO-ERA"]
