@@ -544,7 +544,7 @@ CPU_LONG = Suite(
 """Sizing, measured on this 2-core VM while other work shared it (so upper bounds): a PPO run of 1M steps at about
 350 steps/s (PPO-ERA 315) in one process per seed, 50 minutes; 3 seeds in one process (``ppo_era_seeds.py``) ran
 1.3x the seed-throughput of 3 single-seed processes on Hopper-v5. SAC on Humanoid-v5 (2x256, one update per step):
-one eager seed took 25 ms per step after its 5000 random steps on the quiet VM, so a 150k-step run takes about 65
+one eager seed took about 25 ms per step after its 5000 random steps on the quiet VM, so a 150k-step run takes about 65
 minutes eager and less compiled (one process per seed; 3 stacked seeds were slower). In all about 8 core-hours of PPO
 and 6 of SAC (eager; fewer compiled): several sittings. The first seed of each PPO cell ran one process per seed
 (started before the suite grouped seeds); the rest are grouped 3 (or as many as are left) per process."""
