@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -181,7 +186,47 @@ def test_compiled_acting_step_is_one_graph_acting_as_eager(ppo, era, backend):
     assert torch.isfinite(action).all() and (not era or action.abs().max() <= 1.0)
 
 
-def test_compile_flag_compiles_the_loss_and_the_acting_step(ppo, tmp_path, monkeypatch):
+def test_compiled_optimiser_step_follows_the_annealed_rate_without_recompiling(ppo, monkeypatch):
+    """--compile on the CPU: gradient clipping and Adam's step are compiled (two graphs: torch's optimiser breaks the
+    graph before its step on purpose), the learning rate is a tensor that annealing refills, and every step is
+    eager's at the rate of the moment; a checkpoint's tensor rate turns back into a float for an eager run."""
+    graphs = []
+
+    def keep(graph, example_inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend=keep))
+    torch._dynamo.reset()
+    agent, args = make_agent(ppo, compile=True, delta="auto")
+    twin = copy.deepcopy(agent)
+    optimizer, delta_optimizer = ppo.make_optimizers(agent, args, torch.device("cpu"))
+    twin_optimizer, twin_delta_optimizer = ppo.make_optimizers(twin, args, torch.device("cpu"))
+    compiled = ppo.make_update(agent, args, optimizer, delta_optimizer)
+    eager = ppo.make_update(twin, dataclasses.replace(args, compile=False), twin_optimizer, twin_delta_optimizer)
+    assert isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)
+    assert isinstance(twin_optimizer.param_groups[0]["lr"], float)
+    minibatch = rollout_minibatch(agent)
+    for lr in (3e-4, 1e-2, 1e-3):
+        ppo.set_learning_rate(optimizer, lr)
+        ppo.set_learning_rate(twin_optimizer, lr)
+        compiled(*minibatch)
+        eager(*minibatch)
+        for (name, got), (_, want) in zip(agent.named_parameters(), twin.named_parameters(), strict=True):
+            torch.testing.assert_close(got, want, msg=name)
+    assert len(graphs) == 2  # clipping, then the step: compiled once for all three rates
+
+    resumed, _ = ppo.make_optimizers(twin, args, torch.device("cpu"))
+    resumed.load_state_dict(optimizer.state_dict())  # a compiled run's checkpoint, resumed eagerly
+    ppo.make_update(twin, dataclasses.replace(args, compile=False), resumed)
+    assert resumed.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert isinstance(resumed.param_groups[0]["lr"], float)
+
+
+def test_compile_flag_compiles_the_loss_the_optimiser_step_and_the_acting_step(ppo, tmp_path, monkeypatch):
+    """--compile: the loss, the optimiser step and the acting step go through torch.compile (here its ``aot_eager``
+    backend, which draws eager's random numbers), and two iterations, the second at the annealed rate, end in the
+    eager run's policy."""
     from era_utils.command_line import parse_args
 
     compiled = []
@@ -191,12 +236,16 @@ def test_compile_flag_compiles_the_loss_and_the_acting_step(ppo, tmp_path, monke
         return torch_compile(fn, **{**options, "backend": "aot_eager"})
 
     torch_compile = torch.compile
+    flags = ["--env-id", "Pendulum-v1", "--total-timesteps", "256", "--num-steps", "128", "--num-minibatches", "2"]
+    flags += ["--update-epochs", "1", "--eval-episodes", "1", "--no-cuda", "--no-progress", "--log-dir", str(tmp_path)]
+    ppo.main(parse_args(ppo.Args, [*flags, "--run-name", "eager"]))
     monkeypatch.setattr(torch, "compile", recording_compile)
-    flags = ["--env-id", "Pendulum-v1", "--total-timesteps", "128", "--num-steps", "128", "--num-minibatches", "2"]
-    flags += ["--update-epochs", "1", "--eval-episodes", "1", "--compile", "--no-cuda", "--no-progress"]
-    ppo.main(parse_args(ppo.Args, [*flags, "--log-dir", str(tmp_path), "--run-name", "run"]))
-    assert compiled == ["ppo_loss", "act"]
-    assert (tmp_path / "run" / "evaluations.csv").read_text().count("\n") == 2  # header and the final evaluation
+    torch._dynamo.reset()
+    ppo.main(parse_args(ppo.Args, [*flags, "--run-name", "compiled", "--compile"]))
+    assert compiled == ["ppo_loss", "act", "clip_and_step"]
+    evaluations = [pd.read_csv(tmp_path / run / "evaluations.csv") for run in ("eager", "compiled")]
+    assert len(evaluations[0]) == 1  # the final evaluation
+    pd.testing.assert_frame_equal(*evaluations, rtol=1e-4)
 
 
 @pytest.mark.parametrize(
