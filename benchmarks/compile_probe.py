@@ -8,6 +8,7 @@ blocks of eager and compiled updates on the same batch (the order flips every ro
 interquartile range of the per-round ratios.
 
     python -m benchmarks.compile_probe --hidden-dim 256
+    python -m benchmarks.compile_probe --activation relu --no-critic-layer-norm      # CleanRL's SAC network
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class Args:
     """width of actor and critics"""
     batch_size: int = 256
     """minibatch size"""
+    activation: Literal["elu", "relu"] = "elu"
+    """hidden activation of actor and critics (the agent's --activation)"""
+    critic_layer_norm: bool = True
+    """LayerNorm in the critics (the agent's --critic-layer-norm)"""
     warmup_calls: int = 3
     """compiled calls counted as the cold compile (and eager calls before timing)"""
     rounds: int = 10
@@ -45,7 +50,8 @@ class Args:
 def probe(args: Args) -> dict[str, float]:
     device = torch.device(args.device)
     obs_dim, action_dim = SHAPES[args.shape]
-    sizes = Sizes(obs_dim, action_dim, sac_hidden_dim=args.hidden_dim, sac_batch_size=args.batch_size)
+    sizes = Sizes(obs_dim, action_dim, sac_hidden_dim=args.hidden_dim, sac_batch_size=args.batch_size,
+                  sac_activation=args.activation, sac_critic_layer_norm=args.critic_layer_norm)  # fmt: skip
     batch = random_batch(obs_dim, action_dim, args.batch_size, device, seed=0)
     eager, compiled = (sac_update(True, sizes, device, mode)[0] for mode in ("eager", "compile"))
     warmup_seconds = [time_block(compiled, batch, 1, device) for _ in range(args.warmup_calls)]

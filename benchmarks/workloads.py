@@ -38,12 +38,16 @@ Unit = Callable[[CompileFn], Callable[[], Any]]
 
 @dataclass(frozen=True)
 class Sizes:
-    """Observation and action sizes, and the networks' widths and batch sizes (SAC and PPO apart, as the agents)."""
+    """Observation and action sizes, the networks' widths and batch sizes (SAC and PPO apart, as the agents), and
+    the SAC networks' activation and critic LayerNorm (``agents/sac_era.py``'s ``--activation``,
+    ``--critic-layer-norm``)."""
 
     obs_dim: int
     action_dim: int
     sac_hidden_dim: int = 256
     sac_batch_size: int = 256
+    sac_activation: Literal["elu", "relu"] = "elu"
+    sac_critic_layer_norm: bool = True
     ppo_hidden_dim: int = 64
     ppo_minibatch_size: int = 64
 
@@ -80,6 +84,8 @@ def sac_update(
         era=era,
         hidden_dim=sizes.sac_hidden_dim,
         batch_size=sizes.sac_batch_size,
+        activation=sizes.sac_activation,
+        critic_layer_norm=sizes.sac_critic_layer_norm,
         compile=mode == "compile",
         cudagraphs=mode == "cudagraphs",
         cuda=device.type == "cuda",

@@ -305,8 +305,37 @@ def test_cleanrl_network_flags():
     ]
 
 
+def test_relu_through_abs_is_relu():
+    """--compile's ReLU, (x + |x|) / 2: ReLU's values, zero included, and ReLU's gradient everywhere but at exactly 0,
+    where it takes the subgradient 1/2."""
+    x = torch.cat([torch.randn(10_000) * 10.0, torch.tensor([0.0, -0.0, 1e-38, -1e-38, 1e30, -1e30, 1e-45])])
+    x.requires_grad_(True)
+    y = sac_era.ReLUThroughAbs()(x)
+    torch.testing.assert_close(y, torch.relu(x), rtol=0.0, atol=0.0)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    nonzero = x != 0
+    torch.testing.assert_close(grad[nonzero], (x[nonzero] > 0).float(), rtol=0.0, atol=0.0)
+    assert torch.all(grad[~nonzero] == 0.5)
+
+
+def test_compile_builds_relu_through_abs_with_the_same_parameters():
+    """--compile --activation relu: the networks hold ReLUThroughAbs where eager holds nn.ReLU, and nothing else
+    differs (the same parameter names, so checkpoints move between the two)."""
+    _, eager = make_agent(**CLEANRL_NETWORK)
+    _, compiled = make_agent(**CLEANRL_NETWORK, compile=True)
+    for module in ("actor", "qf"):
+        kinds = [type(m) for m in getattr(eager, module).modules()]
+        compiled_kinds = [type(m) for m in getattr(compiled, module).modules()]
+        assert torch.nn.ReLU in kinds and sac_era.ReLUThroughAbs not in kinds
+        assert compiled_kinds == [sac_era.ReLUThroughAbs if kind is torch.nn.ReLU else kind for kind in kinds]
+    compiled.load_state_dict(eager.state_dict())
+    _, default = make_agent(compile=True)  # ELU: unchanged under --compile
+    assert not any(isinstance(m, sac_era.ReLUThroughAbs) for m in default.qf.modules())
+
+
 # ------------------------------------------------------------------------------------------ compiled update
-def test_compiled_update_equals_eager(monkeypatch):
+@pytest.mark.parametrize("network", [{}, CLEANRL_NETWORK], ids=["released", "cleanrl"])
+def test_compiled_update_equals_eager(network, monkeypatch):
     """Dynamo traces the whole update (backward, optimiser steps, Polyak, delta) and the result is eager's.
 
     Inductor's C++ code generation takes minutes on a shared 2-core machine, so this uses the ``aot_eager`` backend
@@ -314,7 +343,7 @@ def test_compiled_update_equals_eager(monkeypatch):
     the default backend.
     """
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
-    check_compiled_update_equals_eager()
+    check_compiled_update_equals_eager(**network)
 
 
 @pytest.mark.parametrize("delta", [0.0, "auto"])
@@ -355,11 +384,12 @@ def test_compiled_update_equals_eager_inductor():
         check_compiled_update_equals_eager()
 
 
-def check_compiled_update_equals_eager():
-    args, agent = make_agent(delta="auto", compile=True)
-    twin = copy.deepcopy(agent)
+def check_compiled_update_equals_eager(**network):
+    args, agent = make_agent(delta="auto", compile=True, **network)
+    twin_args, twin = make_agent(delta="auto", **network)  # eager's networks (nn.ReLU where --compile has its own)
+    twin.load_state_dict(agent.state_dict())
     data = make_batch()
-    eager = sac_era.make_update(twin, dataclasses.replace(args, compile=False))
+    eager = sac_era.make_update(twin, twin_args)
     compiled = sac_era.make_update(agent, args)
     for seed in range(2):
         torch.manual_seed(seed)
