@@ -15,7 +15,7 @@ Results go to ``benchmarks/results/gpu-check/``: ``summary.md`` (command, commit
 wall time), each part's output in ``part-<n>.log`` (``part-1.log``: the tests), and the parts' own tables under
 ``overhead/`` and ``throughput/``.
 
-    python -m benchmarks.gpu              # on a machine with a CUDA GPU
+    python -m benchmarks.gpu --overwrite  # on a machine with a CUDA GPU (replaces the rows written without one)
     python -m benchmarks.gpu --dry-run    # the plan, anywhere
 """
 
@@ -34,7 +34,7 @@ import torch
 import tyro
 
 from benchmarks.aggregate import markdown_table
-from benchmarks.provenance import REPO_ROOT, provenance_header
+from benchmarks.provenance import REPO_ROOT, provenance_header, refuse_to_overwrite
 from benchmarks.throughput import process_environment
 
 
@@ -46,6 +46,8 @@ class Args:
     """print the plan (parts, budgets, commands) and exit; needs no GPU"""
     results_dir: Path = REPO_ROOT / "benchmarks" / "results" / "gpu-check"
     """where summary.md and the parts' results go"""
+    overwrite: bool = False
+    """replace the results already in --results-dir (without it, a run into a directory holding them stops)"""
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,11 @@ class Part:
     command: tuple[str, ...]
 
 
-def plan(results_dir: Path) -> list[Part]:
-    """The parts, in order, sized for one H100/H200 (see the module docstring)."""
+def plan(results_dir: Path, overwrite: bool = False) -> list[Part]:
+    """The parts, in order, sized for one H100/H200 (see the module docstring); with ``overwrite`` they replace the
+    results of an earlier check."""
     python = sys.executable
+    replace = ("--overwrite",) if overwrite else ()
     overhead = (
         python,
         "-m",
@@ -68,6 +72,7 @@ def plan(results_dir: Path) -> list[Part]:
         "cuda",
         "--results-dir",
         str(results_dir / "overhead"),
+        *replace,
     )
     return [
         Part("CUDA tests", 60, (python, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider")),
@@ -121,6 +126,7 @@ def plan(results_dir: Path) -> list[Part]:
                 "--no-compile-row",
                 "--results-dir",
                 str(results_dir / "throughput"),
+                *replace,
             ),
         ),
     ]
@@ -200,10 +206,12 @@ def write_summary(outcomes: Sequence[Outcome], args: Args, command: str) -> str:
 
 
 def main(args: Args) -> None:
-    parts = plan(args.results_dir)
+    parts = plan(args.results_dir, args.overwrite)
     if args.dry_run:
         print(plan_text(parts, args.budget_s))
         return
+    logs = [f"part-{index}.log" for index in range(1, len(parts) + 1)]
+    refuse_to_overwrite(args.results_dir, ["summary.md", "overhead", "throughput", *logs], args.overwrite)
     command = " ".join(["python -m benchmarks.gpu", *map(shlex.quote, sys.argv[1:])])
     args.results_dir.mkdir(parents=True, exist_ok=True)
     if not torch.cuda.is_available():  # every part "not measured", never an estimate

@@ -39,7 +39,7 @@ import tyro
 from benchmarks import workloads
 from benchmarks.aggregate import markdown_table
 from benchmarks.op_count import OpCount, count_compiled, count_eager
-from benchmarks.provenance import REPO_ROOT, provenance_header
+from benchmarks.provenance import REPO_ROOT, provenance_header, refuse_to_overwrite
 from benchmarks.workloads import Mode, Sizes, random_batch, sac_update
 from era_utils.replay import ReplayBatch
 
@@ -75,6 +75,8 @@ class Args:
     """seed of the networks and the batch"""
     results_dir: Path = REPO_ROOT / "benchmarks" / "results" / "overhead"
     """where the CSV and Markdown files go"""
+    overwrite: bool = False
+    """replace the results already in --results-dir (without it, a run into a directory holding them stops)"""
     counts: bool = True
     """count aten operators and float64 outputs per update and acting step (ops.csv, ops.md); modes eager and
     compile (a CUDA graph replays what eager or compiled code captured)"""
@@ -277,6 +279,8 @@ def main(args: Args) -> None:
     if unknown_families:
         raise ValueError(f"unknown --families {sorted(unknown_families)}; choose from {workloads.FAMILIES}")
     command = " ".join(["python -m benchmarks.overhead", *map(shlex.quote, sys.argv[1:])])
+    outputs = (["ops.csv", "ops.md"] if args.counts else []) + (["overhead.csv", "overhead.md"] if args.timing else [])
+    refuse_to_overwrite(args.results_dir, outputs, args.overwrite)
     no_cuda = "no CUDA device on this machine"
     if args.counts:
         count_table = []

@@ -33,7 +33,7 @@ import tyro
 
 from benchmarks import throughput
 from benchmarks.aggregate import markdown_table
-from benchmarks.provenance import REPO_ROOT
+from benchmarks.provenance import REPO_ROOT, refuse_to_overwrite
 from benchmarks.throughput import PPO_SB3_FLAGS, RunBudget, Variant, agent_command, contract_flags, sb3_command
 
 
@@ -127,6 +127,8 @@ class Args(RunBudget):
     """the agents' paths to time (CleanRL and SB3 run eager)"""
     results_dir: Path = REPO_ROOT / "benchmarks" / "results" / "peers"
     """where peers.csv and peers.md go"""
+    overwrite: bool = False
+    """replace the results already in --results-dir (without it, a run into a directory holding them stops)"""
 
 
 CLEANRL_NAMES = {"sac": f"CleanRL {SAC_SCRIPT}", "ppo": f"CleanRL {PPO_SCRIPT}"}
@@ -255,6 +257,7 @@ def main(args: Args) -> None:
     if args.cuda and not torch.cuda.is_available():
         raise ValueError("--cuda: torch sees no CUDA device on this machine")
     command = " ".join(["python -m benchmarks.peers", *map(shlex.quote, sys.argv[1:])])
+    refuse_to_overwrite(args.results_dir, ["peers.csv", "peers.md"], args.overwrite)
     references = {"ratio_to_sb3": {"sac": "SB3 SAC", "ppo": "SB3 PPO"}, "ratio_to_cleanrl": CLEANRL_NAMES}
     with tempfile.TemporaryDirectory(prefix="cleanrl-patched-") as scratch:
         table = variants(args, patch_cleanrl(args.cleanrl, Path(scratch)))

@@ -6,9 +6,17 @@ import datetime
 import os
 import platform
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "git_commit", "hardware_description", "provenance_header", "utc_now"]
+__all__ = [
+    "REPO_ROOT",
+    "git_commit",
+    "hardware_description",
+    "provenance_header",
+    "refuse_to_overwrite",
+    "utc_now",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,3 +75,14 @@ def provenance_header(command: str, hardware_details: str = "") -> list[str]:
         f"- **Date:** {utc_now():%Y-%m-%d %H:%M} UTC",
         f"- **Hardware:** {hardware}",
     ]
+
+
+def refuse_to_overwrite(results_dir: Path, names: Iterable[str], overwrite: bool) -> None:
+    """Stop, before anything is measured, when ``results_dir`` already holds any of ``names`` (an earlier run's
+    results, which the run would replace), unless ``overwrite``."""
+    existing = [name for name in names if (results_dir / name).exists()]
+    if existing and not overwrite:
+        raise SystemExit(
+            f"error: --results-dir {results_dir} already holds {', '.join(existing)} from an earlier run; choose "
+            "another --results-dir, or pass --overwrite to replace them"
+        )

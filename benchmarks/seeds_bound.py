@@ -33,7 +33,7 @@ import tyro
 from benchmarks.agent_scripts import load_agent
 from benchmarks.aggregate import markdown_table
 from benchmarks.overhead import SHAPES, time_block
-from benchmarks.provenance import REPO_ROOT, provenance_header
+from benchmarks.provenance import REPO_ROOT, provenance_header, refuse_to_overwrite
 from benchmarks.workloads import random_batch
 
 
@@ -59,6 +59,8 @@ class Args:
     """updates per timed block"""
     results_dir: Path = REPO_ROOT / "benchmarks" / "results" / "throughput-seeds"
     """where bound.csv and bound.md go"""
+    overwrite: bool = False
+    """replace the results already in --results-dir (without it, a run into a directory holding them stops)"""
 
     def check(self) -> None:
         """Reject settings that cannot be measured, naming the flag."""
@@ -196,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    refuse_to_overwrite(args.results_dir, ["bound.csv", "bound.md"], args.overwrite)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     rows = []

@@ -54,7 +54,7 @@ import tyro
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from benchmarks.aggregate import markdown_table
-from benchmarks.provenance import REPO_ROOT, provenance_header
+from benchmarks.provenance import REPO_ROOT, provenance_header, refuse_to_overwrite
 
 Mode = Literal["eager", "compile", "cudagraphs"]
 TWIN_RATIO_TARGET = 0.93
@@ -147,6 +147,8 @@ class Args(RunBudget):
     """also time the compiled SAC-ERA update against eager in steady state, and its cold compile"""
     results_dir: Path | None = None
     """where the results go; None: benchmarks/results/throughput-burnin (-cuda with --cuda)"""
+    overwrite: bool = False
+    """replace the results already in --results-dir (without it, a run into a directory holding them stops)"""
     seeds: tuple[int, ...] = ()
     """instead of the table above, seed throughput: for each N given (>= 2), sac_era_seeds.py --num-seeds N against
     N sac_era.py processes one after another, at each of --sac-settings (eager; seeds.csv and seeds.md)"""
@@ -575,6 +577,9 @@ def main(args: Args) -> None:
     references = {"ratio_to_processes": {"sac": SEED_PROCESSES}} if args.seeds else None
     summary = functools.partial(summarize, table=table, references=references)
     with_compile_row = args.compile_row and not args.seeds
+    outputs = [f"{'seeds' if args.seeds else 'throughput'}.{kind}" for kind in ("csv", "md")]
+    outputs += ["compile.json"] if with_compile_row else []
+    refuse_to_overwrite(results_directory(args), outputs, args.overwrite)
     setting = "2x256, batch 256, HalfCheetah sizes"
     if args.cuda and not torch.cuda.is_available():
         reason = "not measured (no CUDA device on this machine)"

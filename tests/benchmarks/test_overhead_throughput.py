@@ -49,8 +49,9 @@ def test_overhead_cuda_rows_without_a_gpu_say_not_measured(tmp_path):
     assert all(line.count("not measured (no CUDA device on this machine)") == 1 for line in count_rows)
 
 
-def test_overhead_cudagraphs_is_cuda_only(monkeypatch):
-    args = overhead.Args(devices=("cpu",), modes=("cudagraphs",), shapes=("halfcheetah",), counts=False)
+def test_overhead_cudagraphs_is_cuda_only(monkeypatch, tmp_path):
+    args = overhead.Args(devices=("cpu",), modes=("cudagraphs",), shapes=("halfcheetah",), counts=False,
+                         results_dir=tmp_path)  # fmt: skip
     rows = []
     monkeypatch.setattr(overhead, "write_results", lambda found, *_: rows.extend(found))
     overhead.main(args)
