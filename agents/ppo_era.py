@@ -540,8 +540,9 @@ def main(args: Args) -> None:
     run, args, checkpoint = prepared.start()
     run_name = run.run_dir.name
     optimizer, delta_optimizer = make_optimizers(agent, args, device)
-    # --compile (LeanRL's recipe): the minibatch loss, backward included, and the acting step, each to one graph. Fused,
-    # the acting step's ERA lines (activation, truncated-normal sample, log-prob) cost less than eager's kernel calls.
+    # --compile (LeanRL's recipe): the minibatch loss, backward included, and the acting step, each to one graph (the
+    # CPU optimiser step is compiled in make_update). Fused, the acting step's ERA lines (activation, truncated-normal
+    # sample, log-prob) cost less than eager's kernel calls.
     loss_fn = torch.compile(ppo_loss, fullgraph=True) if args.compile else ppo_loss
     # Eager acting runs in inference mode, cheaper per operator than no_grad (batch 1 is all call overhead); Dynamo
     # cannot trace it around ERA's buffers, and the compiled step has no per-operator cost to save.
