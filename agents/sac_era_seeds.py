@@ -149,9 +149,8 @@ class StackedSAC:
         self.qf_target_params = [
             self.params["qf_target." + k[len("qf.") :]] for k in self.params if k.startswith("qf.")
         ]
-        device = self.qf_params[0].device
-        # As sac_era.build_agent: fused on CUDA; capturable (so a CUDA graph can capture the steps) with --cudagraphs.
-        adam: dict[str, Any] = {"fused": True, "capturable": args.cudagraphs} if device.type == "cuda" else {}
+        # As sac_era.build_agent: fused; capturable (so a CUDA graph can capture the steps) with --cudagraphs.
+        adam: dict[str, Any] = {"fused": True, "capturable": args.cudagraphs}
         self.actor_optimizer = optim.Adam(actor_params, lr=args.policy_lr, **adam)
         self.q_optimizer = optim.AdamW(self.qf_params, lr=args.q_lr, weight_decay=args.q_weight_decay, **adam)
         self.delta_optimizer = self.alpha_optimizer = None

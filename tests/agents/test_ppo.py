@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
-import functools
 
 import numpy as np
 import pandas as pd
@@ -186,45 +184,37 @@ def test_compiled_acting_step_is_one_graph_acting_as_eager(ppo, era, backend):
     assert torch.isfinite(action).all() and (not era or action.abs().max() <= 1.0)
 
 
-def test_compiled_optimiser_step_follows_the_annealed_rate_without_recompiling(ppo, monkeypatch):
-    """--compile on the CPU: gradient clipping and Adam's step are compiled (two graphs: torch's optimiser breaks the
-    graph before its step on purpose), the learning rate is a tensor that annealing refills, and every step is
-    eager's at the rate of the moment; a checkpoint's tensor rate turns back into a float for an eager run."""
-    graphs = []
-
-    def keep(graph, example_inputs):
-        graphs.append(graph)
-        return graph.forward
-
-    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend=keep))
-    torch._dynamo.reset()
-    agent, args = make_agent(ppo, compile=True, delta="auto")
+def test_fused_adam_takes_adams_steps_at_the_annealed_rate(ppo):
+    """Adam is fused on the CPU too (one kernel per step), and its steps are torch's per-tensor Adam's at the rate of
+    the moment; a checkpoint holding a tensor rate (written when the CPU step was compiled) resumes with a float."""
+    agent, args = make_agent(ppo, delta="auto")
     twin = copy.deepcopy(agent)
     optimizer, delta_optimizer = ppo.make_optimizers(agent, args, torch.device("cpu"))
-    twin_optimizer, twin_delta_optimizer = ppo.make_optimizers(twin, args, torch.device("cpu"))
-    compiled = ppo.make_update(agent, args, optimizer, delta_optimizer)
-    eager = ppo.make_update(twin, dataclasses.replace(args, compile=False), twin_optimizer, twin_delta_optimizer)
-    assert isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)
-    assert isinstance(twin_optimizer.param_groups[0]["lr"], float)
+    assert optimizer.defaults["fused"]
+    twin_params = [p for p in twin.parameters() if p.requires_grad and p is not twin.era_std.era_delta.delta]
+    per_tensor = torch.optim.Adam(twin_params, lr=args.learning_rate, eps=1e-5, foreach=False)
+    twin_delta_optimizer = torch.optim.Adam([twin.era_std.era_delta.delta], lr=args.delta_lr, foreach=False)
+    fused_update = ppo.make_update(agent, args, optimizer, delta_optimizer)
+    per_tensor_update = ppo.make_update(twin, args, per_tensor, twin_delta_optimizer)
     minibatch = rollout_minibatch(agent)
     for lr in (3e-4, 1e-2, 1e-3):
         ppo.set_learning_rate(optimizer, lr)
-        ppo.set_learning_rate(twin_optimizer, lr)
-        compiled(*minibatch)
-        eager(*minibatch)
+        ppo.set_learning_rate(per_tensor, lr)
+        fused_update(*minibatch)
+        per_tensor_update(*minibatch)
         for (name, got), (_, want) in zip(agent.named_parameters(), twin.named_parameters(), strict=True):
             torch.testing.assert_close(got, want, msg=name)
-    assert len(graphs) == 2  # clipping, then the step: compiled once for all three rates
 
+    state = optimizer.state_dict()
+    state["param_groups"][0]["lr"] = torch.tensor(1e-3)  # an older checkpoint's compiled-step rate
     resumed, _ = ppo.make_optimizers(twin, args, torch.device("cpu"))
-    resumed.load_state_dict(optimizer.state_dict())  # a compiled run's checkpoint, resumed eagerly
-    ppo.make_update(twin, dataclasses.replace(args, compile=False), resumed)
-    assert resumed.param_groups[0]["lr"] == pytest.approx(1e-3)
-    assert isinstance(resumed.param_groups[0]["lr"], float)
+    resumed.load_state_dict(state)
+    ppo.make_update(twin, args, resumed)
+    assert isinstance(resumed.param_groups[0]["lr"], float) and resumed.param_groups[0]["lr"] == pytest.approx(1e-3)
 
 
-def test_compile_flag_compiles_the_loss_the_optimiser_step_and_the_acting_step(ppo, tmp_path, monkeypatch):
-    """--compile: the loss, the optimiser step and the acting step go through torch.compile (here its ``aot_eager``
+def test_compile_flag_compiles_the_loss_and_the_acting_step(ppo, tmp_path, monkeypatch):
+    """--compile: the loss and the acting step go through torch.compile (here its ``aot_eager``
     backend, which draws eager's random numbers), and two iterations, the second at the annealed rate, end in the
     eager run's policy."""
     from era_utils.command_line import parse_args
@@ -242,7 +232,7 @@ def test_compile_flag_compiles_the_loss_the_optimiser_step_and_the_acting_step(p
     monkeypatch.setattr(torch, "compile", recording_compile)
     torch._dynamo.reset()
     ppo.main(parse_args(ppo.Args, [*flags, "--run-name", "compiled", "--compile"]))
-    assert compiled == ["ppo_loss", "act", "clip_and_step"]
+    assert compiled == ["ppo_loss", "act"]
     evaluations = [pd.read_csv(tmp_path / run / "evaluations.csv") for run in ("eager", "compiled")]
     assert len(evaluations[0]) == 1  # the final evaluation
     pd.testing.assert_frame_equal(*evaluations, rtol=1e-4)

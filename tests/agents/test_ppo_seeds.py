@@ -72,7 +72,7 @@ def stack(minibatches):
 )
 def test_stacked_updates_equal_the_single_seed_updates(options, device):
     """Losses and statistics, gradients after clipping, parameters (delta included) after the optimiser steps; on
-    CUDA the single-seed agents use fused Adam, as the stacked one does there."""
+    every device the single-seed agents use fused Adam, as the stacked one does."""
     device = torch.device(device)
     args, agents = make_agents(device, **options)
     stacked = stacked_copy(args, agents, device)

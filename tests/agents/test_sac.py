@@ -7,7 +7,6 @@ The agents are scripts, imported here from ``agents/``; networks are tiny so eve
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import sys
 from pathlib import Path
@@ -348,8 +347,8 @@ def test_compiled_update_equals_eager(network, monkeypatch):
 
 @pytest.mark.parametrize("delta", [0.0, "auto"])
 def test_compiled_update_is_two_float32_graphs(delta, monkeypatch):
-    """--compile: the critic and the actor loss each trace to one graph (fullgraph: no graph break), each optimiser
-    step to one more, and no graph, forward or backward, computes anything in float64 (ERA's lean action
+    """--compile: the critic and the actor loss each trace to one graph (fullgraph: no graph break), the fused
+    optimiser steps to none, and no graph, forward or backward, computes anything in float64 (ERA's lean action
     distribution)."""
     from functorch.compile import make_boxed_func
     from torch._dynamo.backends.common import aot_autograd
@@ -365,7 +364,7 @@ def test_compiled_update_is_two_float32_graphs(delta, monkeypatch):
     torch._dynamo.reset()
     args, agent = make_agent(delta=delta, compile=True)
     sac_era.make_update(agent, args)(make_batch())
-    assert len(graphs) == 6  # critic loss and actor loss, forward and backward each; the two optimiser steps
+    assert len(graphs) == 4  # critic loss and actor loss, forward and backward each (the optimiser steps are fused)
     float64 = [
         (node.name, index)
         for index, graph in enumerate(graphs)
@@ -406,8 +405,8 @@ def check_compiled_update_equals_eager(**network):
 
 
 @pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
-def test_compile_flag_compiles_the_losses_the_optimiser_steps_and_the_acting_step(era, tmp_path, monkeypatch):
-    """--compile: both losses, both optimiser steps and the acting step go through torch.compile (here its
+def test_compile_flag_compiles_the_losses_and_the_acting_step(era, tmp_path, monkeypatch):
+    """--compile: both losses and the acting step go through torch.compile (here its
     ``aot_eager`` backend, which draws eager's random numbers), and the run is the eager run's, episode for episode."""
     from era_utils.command_line import parse_args
 
@@ -425,7 +424,7 @@ def test_compile_flag_compiles_the_losses_the_optimiser_steps_and_the_acting_ste
     monkeypatch.setattr(torch, "compile", recording_compile)
     torch._dynamo.reset()
     sac_era.main(parse_args(sac_era.Args, [*flags, "--run-name", "compiled", "--compile"]))
-    assert compiled == ["critic_loss", "actor_loss", "step", "step", "sample_action"]  # the steps: critics', actor's
+    assert compiled == ["critic_loss", "actor_loss", "sample_action"]
     episodes = [pd.read_csv(tmp_path / run / "episodes.csv") for run in ("eager", "compiled")]
     assert len(episodes[0]) == 2
     pd.testing.assert_frame_equal(*episodes, rtol=1e-4)

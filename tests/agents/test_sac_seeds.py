@@ -66,8 +66,8 @@ VARIANTS = pytest.mark.parametrize(
 @VARIANTS
 def test_one_stacked_update_equals_the_single_seed_updates(args_class, options, device):
     """Losses, gradients, parameters after the optimiser steps (buffers included: batch-level ERA's running
-    normaliser) and (--no-era) each seed's temperature. On CUDA the single-seed agents use fused Adam, as the stacked
-    one does there."""
+    normaliser) and (--no-era) each seed's temperature. The single-seed agents use fused Adam, as the stacked one
+    does."""
     device = torch.device(device)
     args, agents = make_agents(device, args_class, **options)
     stacked = sac_era_seeds.StackedSAC(copy.deepcopy(agents), args, randomness="same")
