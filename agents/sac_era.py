@@ -179,8 +179,8 @@ class ReLUThroughAbs(nn.Module):
     1/2 instead of 0, both subgradients.
 
     Why: in the actor's loss the critics are frozen, so all their backward needs from a ReLU is where it was positive,
-    and Inductor saves that as a bool mask, whose vectorised stores and loads are slow on the CPU (about 1 ms per
-    256 x 256 mask on a 2-core Xeon; eager's whole ReLU takes 0.02 ms), so the compiled update ran at 0.7x eager.
+    and Inductor saves that as a bool mask, whose vectorised stores and loads are slow on the CPU (0.9 ms per
+    256 x 256 mask on a 2-core Xeon, against 0.05 ms eager), so the compiled update ran at 0.7x eager.
     The backward of ``|x|`` reads a float instead (``benchmarks/results/compile-relu``).
     """
 
