@@ -50,27 +50,29 @@ class Args:
     """replace the results already in --results-dir (without it, a run into a directory holding them stops)"""
 
 
+HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay")
+"""What each variant takes over from the agent's optimiser (the implementation options are the variant's own)."""
+
+
 def trained_parameters(args: Args) -> dict[str, tuple[type[torch.optim.Optimizer], dict, list[nn.Parameter]]]:
-    """Per case: the optimiser class, its options and the parameters it trains in the agent."""
+    """Per case: the agent's own optimiser's class and hyperparameters, and the parameters it trains (built by the
+    agent's ``make_optimizers`` / ``build_agent``)."""
     obs_dim, action_dim = SHAPES[args.shape]
     ppo, sac = load_agent("ppo_era"), load_agent("sac_era")
-    ppo_args = ppo.Args()
-    ppo_agent = ppo.Agent(obs_dim, -np.ones(action_dim), np.ones(action_dim), ppo_args)
-    delta = ppo_agent.era_std.era_delta.delta
-    sac_args = sac.Args(hidden_dim=args.sac_hidden_dim, cuda=False)
-    sac_agent = sac.build_agent(sac_args, obs_dim, action_dim, torch.device("cpu"))
-    return {
-        "ppo_era.py: Adam (2x64 actor and critic)": (
-            torch.optim.Adam,
-            {"lr": ppo_args.learning_rate, "eps": 1e-5},
-            [p for p in ppo_agent.parameters() if p.requires_grad and p is not delta],
-        ),
-        f"sac_era.py: AdamW (two 2x{args.sac_hidden_dim} critics)": (
-            torch.optim.AdamW,
-            {"lr": sac_args.q_lr, "weight_decay": sac_args.q_weight_decay},
-            list(sac_agent.qf.parameters()),
-        ),
+    ppo_agent = ppo.Agent(obs_dim, -np.ones(action_dim), np.ones(action_dim), ppo.Args())
+    ppo_optimizer, _ = ppo.make_optimizers(ppo_agent, ppo.Args(), torch.device("cpu"))
+    sac_agent = sac.build_agent(sac.Args(hidden_dim=args.sac_hidden_dim, cuda=False), obs_dim, action_dim,
+                                torch.device("cpu"))  # fmt: skip
+    optimizers = {
+        "ppo_era.py: Adam (2x64 actor and critic)": ppo_optimizer,
+        f"sac_era.py: AdamW (two 2x{args.sac_hidden_dim} critics)": sac_agent.q_optimizer,
     }
+    cases = {}
+    for case, optimizer in optimizers.items():
+        hyperparameters = {name: optimizer.defaults[name] for name in HYPERPARAMETERS}
+        params = [param for group in optimizer.param_groups for param in group["params"]]
+        cases[case] = (type(optimizer), hyperparameters, params)
+    return cases
 
 
 def step_function(
