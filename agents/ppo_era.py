@@ -47,7 +47,6 @@ tqdm = require("tqdm", AGENTS_INSTALL, "agents/ppo_era.py (its progress bar)").t
 require("stable_baselines3", AGENTS_INSTALL, "agents/ppo_era.py (its SB3 policy and statistics)")
 
 from stable_baselines3.common.policies import ActorCriticPolicy  # noqa: E402
-from stable_baselines3.common.running_mean_std import RunningMeanStd  # noqa: E402
 
 from era_policies import (  # noqa: E402
     ERAStd,
@@ -62,6 +61,7 @@ from era_utils.experiment import (  # noqa: E402
     ExperimentArgs,
     ObservationNormalizer,
     Run,
+    RunningMeanStd,
     StopOnSignal,
     capture_rng_state,
     check_at_least,
@@ -189,6 +189,10 @@ class Args(ExperimentArgs):
 
 
 # ============================================================================================= ALGORITHM: network
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+"""The standard normal density's log normaliser."""
+
+
 def layer_init(layer: nn.Linear, gain: float) -> nn.Linear:
     """Orthogonal weights with ``gain``, zero biases (CleanRL's and SB3's PPO initialisation)."""
     nn.init.orthogonal_(layer.weight, gain)
@@ -239,18 +243,26 @@ class Agent(nn.Module):
         else:
             self.log_std = nn.Parameter(torch.zeros(action_dim))  # CleanRL's and SB3's log_std_init = 0
 
-    def action_distribution(self, obs: Tensor) -> tuple[Distribution, Tensor, Tensor]:
-        """The policy at ``obs``: its action distribution (in the policy's action space), its mean and its log std
-        ``(B, D)``, whose Gaussian entropy is what ERA floors."""
+    def policy_outputs(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """The policy's mean and log std at ``obs``, ``(B, D)``; the log std's Gaussian entropy is what ERA floors."""
         latent_pi = self.mlp_extractor.policy_net(obs)
         mean = self.action_net(latent_pi)
         if self.era:  # ERA | --no-era
             # ERA: Gaussian entropy H0' in every state (batch level: the minibatch mean; acting: the running normaliser)
-            log_std = self.era_std(self.std_logits_net(latent_pi))
-            return era_action_distribution(mean, log_std), mean, log_std  # truncated normal on [-1, 1]
-        log_std = self.log_std.expand_as(mean)
+            return mean, self.era_std(self.std_logits_net(latent_pi))
+        return mean, self.log_std.expand_as(mean)
+
+    def distribution(self, mean: Tensor, log_std: Tensor) -> Distribution:
+        """The action distribution (in the policy's action space) of :meth:`policy_outputs`."""
+        if self.era:  # ERA | --no-era
+            return era_action_distribution(mean, log_std)  # truncated normal on [-1, 1], loc = tanh(mean)
         # No per-call argument checks (host reads every step): the env's FiniteCheck names a non-finite action.
-        return Normal(mean, log_std.exp(), validate_args=False), mean, log_std
+        return Normal(mean, log_std.exp(), validate_args=False)
+
+    def action_distribution(self, obs: Tensor) -> tuple[Distribution, Tensor, Tensor]:
+        """The policy at ``obs``: its action distribution, its mean and its log std ``(B, D)``."""
+        mean, log_std = self.policy_outputs(obs)
+        return self.distribution(mean, log_std), mean, log_std
 
     def env_action(self, action: Tensor) -> Tensor:
         """A policy action in the environment's bounds: ERA rescales [-1, 1]; plain PPO clips, as SB3 and CleanRL do."""
@@ -265,9 +277,18 @@ class Agent(nn.Module):
     @torch.no_grad()
     def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """A rollout step at ``obs``: a sampled action (in the policy's space), its log-probability and ``V(obs)``."""
-        distribution, _, _ = self.action_distribution(obs)
-        action = distribution.sample()
-        return action, distribution.log_prob(action).sum(-1), self.get_value(obs)
+        mean, log_std = self.policy_outputs(obs)
+        if self.era:  # ERA | --no-era
+            distribution = self.distribution(mean, log_std)
+            action = distribution.sample()
+            log_prob = distribution.log_prob(action)  # reuses what sampling computed (the bounds' erf, log Z)
+        else:
+            # Normal(mean, std)'s draw and its log-prob, both from one standard-normal draw (the same numbers,
+            # tested): no distribution object, and no (action - mean) / std to undo.
+            noise = torch.randn_like(mean)
+            action = mean + noise * log_std.exp()
+            log_prob = -0.5 * noise.square() - log_std - HALF_LOG_2PI
+        return action, log_prob.sum(-1), self.get_value(obs)
 
 
 # ================================================================================================ ALGORITHM: loss
@@ -332,16 +353,16 @@ def advantages_and_returns(
 ) -> tuple[Tensor, Tensor]:
     """Generalised advantage estimation over a rollout ``(num_steps, num_envs)`` (``next_value``, ``next_done``: the
     state after its last step), and the returns ``advantages + values`` that the value loss fits."""
-    advantages = torch.zeros_like(rewards)
-    last_gae_lambda = 0
-    for t in reversed(range(args.num_steps)):
-        if t == args.num_steps - 1:
-            next_non_terminal, next_values = 1.0 - next_done, next_value
-        else:
-            next_non_terminal, next_values = 1.0 - dones[t + 1], values[t + 1]
-        td_error = rewards[t] + args.gamma * next_values * next_non_terminal - values[t]
-        last_gae_lambda = td_error + args.gamma * args.gae_lambda * next_non_terminal * last_gae_lambda
-        advantages[t] = last_gae_lambda
+    next_non_terminal = 1.0 - torch.cat([dones[1:], next_done.unsqueeze(0)])
+    next_values = torch.cat([values[1:], next_value.unsqueeze(0)])
+    td_errors = rewards + args.gamma * next_values * next_non_terminal - values  # every step at once
+    decays = args.gamma * args.gae_lambda * next_non_terminal
+    # Only the recursion A_t = delta_t + gamma * lambda * (1 - done_t+1) * A_t+1 runs step by step, backwards.
+    advantage, backwards = torch.zeros_like(next_value), []
+    for td_error, decay in zip(reversed(td_errors.unbind(0)), reversed(decays.unbind(0)), strict=True):
+        advantage = td_error + decay * advantage
+        backwards.append(advantage)
+    advantages = torch.stack(backwards[::-1])
     return advantages, advantages + values
 
 
@@ -531,9 +552,11 @@ def main(args: Args) -> None:
     # step is a fused kernel already). Fused, the acting step's ERA lines (activation, truncated-normal sample,
     # log-prob) cost less than eager's kernel calls.
     loss_fn = torch.compile(ppo_loss, fullgraph=True) if args.compile else ppo_loss
-    # Eager acting runs in inference mode, cheaper per operator than no_grad (batch 1 is all call overhead); Dynamo
-    # cannot trace it around ERA's buffers, and the compiled step has no per-operator cost to save.
-    act = torch.compile(agent.act, fullgraph=True) if args.compile else torch.inference_mode()(agent.act)
+    act = torch.compile(agent.act, fullgraph=True) if args.compile else agent.act
+    # The rollout needs no autograd. Eager, it runs in inference mode, cheaper per operator than no_grad (batch 1 is
+    # all call overhead); Dynamo cannot trace inference mode around ERA's buffers, and compiled code has no
+    # per-operator cost to save.
+    rollout_mode = torch.no_grad if args.compile else torch.inference_mode
 
     obs_normalizer = ObservationNormalizer(obs_space.shape) if args.normalize_observations else None
     reward_scaler = RewardScaler(args.num_envs, args.gamma)
@@ -593,28 +616,29 @@ def main(args: Args) -> None:
 
             # Rollout: actions are sampled in the policy's space and mapped to the env's bounds by the agent.
             agent.eval()  # batch-level ERA acts with its running normaliser
-            for step in range(args.num_steps):
-                global_step += args.num_envs
-                obs[step], dones[step] = next_obs, next_done
-                action, logprobs[step], values[step] = act(next_obs)
-                actions[step] = action
-                env_action = agent.env_action(action).cpu().numpy()
-                raw_obs, reward, terminations, truncations, infos = envs.step(env_action)
+            with rollout_mode():
+                for step in range(args.num_steps):
+                    global_step += args.num_envs
+                    obs[step], dones[step] = next_obs, next_done
+                    action, logprobs[step], values[step] = act(next_obs)
+                    actions[step] = action
+                    env_action = agent.env_action(action).cpu().numpy()
+                    raw_obs, reward, terminations, truncations, infos = envs.step(env_action)
 
-                episode_over = np.logical_or(terminations, truncations)
-                if args.normalize_rewards:
-                    reward = reward_scaler(reward, episode_over)
-                rewards[step] = torch.as_tensor(reward, dtype=torch.float32, device=device)
-                # Time-limit truncation is not a terminal state: bootstrap from the value of the true final obs.
-                truncated_only = np.flatnonzero(truncations & ~terminations)
-                if truncated_only.size:
-                    final_obs = normalize_obs(np.stack([infos["final_obs"][i] for i in truncated_only]), update=False)
-                    with torch.no_grad():
+                    episode_over = np.logical_or(terminations, truncations)
+                    if args.normalize_rewards:
+                        reward = reward_scaler(reward, episode_over)
+                    rewards[step] = torch.as_tensor(reward, dtype=torch.float32, device=device)
+                    # Time-limit truncation is not a terminal state: bootstrap from the value of the true final obs.
+                    truncated_only = np.flatnonzero(truncations & ~terminations)
+                    if truncated_only.size:
+                        final_obs = np.stack([infos["final_obs"][i] for i in truncated_only])
+                        final_obs = normalize_obs(final_obs, update=False)
                         rewards[step, truncated_only] += args.gamma * agent.get_value(final_obs)
-                next_obs = normalize_obs(raw_obs, update=True)
-                next_done = torch.as_tensor(episode_over, dtype=torch.float32, device=device)
-                for episodic_return, episodic_length in episode_returns(infos):
-                    run.episode(global_step, episodic_return, episodic_length)
+                    next_obs = normalize_obs(raw_obs, update=True)
+                    next_done = torch.as_tensor(episode_over, dtype=torch.float32, device=device)
+                    for episodic_return, episodic_length in episode_returns(infos):
+                        run.episode(global_step, episodic_return, episodic_length)
             progress.update(batch_size)
 
             with torch.no_grad():

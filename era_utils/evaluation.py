@@ -24,13 +24,14 @@ from era_utils.run_files import POLICY_FILE, POLICY_META_FILE, POLICY_OBS_NORM_F
 
 require("stable_baselines3", AGENTS_INSTALL, "era_utils.evaluation (the agents' policy files)")
 from stable_baselines3.common.policies import BasePolicy  # noqa: E402 - after the check that SB3 exists
-from stable_baselines3.common.running_mean_std import RunningMeanStd  # noqa: E402
+from stable_baselines3.common.running_mean_std import RunningMeanStd as SB3RunningMeanStd  # noqa: E402
 
 __all__ = [
     "POLICY_FILE",
     "POLICY_META_FILE",
     "POLICY_OBS_NORM_FILE",
     "ObservationNormalizer",
+    "RunningMeanStd",
     "evaluate",
     "load_policy",
     "save_policy",
@@ -40,6 +41,20 @@ __all__ = [
 # load_policy imports the class that checkpoint.json names: only from these packages.
 _POLICY_PACKAGES = ("era_policies.", "stable_baselines3.", "sb3_contrib.")
 _META_KEYS = ("policy_class", "env_id", "global_step", "obs_normalizer")
+
+
+class RunningMeanStd(SB3RunningMeanStd):
+    """SB3's running mean and variance, updated without NumPy's reductions when a batch is one row (one environment,
+    the agents' usual setting, where ``np.mean``/``np.var`` are most of a step's normalisation cost): a single row's
+    mean is the row and its variance 0, exactly what the reductions return, so the statistics are bit for bit SB3's
+    (tested)."""
+
+    def update(self, arr: np.ndarray) -> None:
+        """:param arr: ``(N, *shape)`` samples."""
+        if len(arr) == 1:
+            self.update_from_moments(arr[0], 0.0, 1)
+        else:
+            super().update(arr)
 
 
 class ObservationNormalizer:

@@ -9,7 +9,7 @@ The pieces live in :mod:`era_utils.settings` (the shared flags and their checks)
 
 from era_utils.checkpoints import CheckpointError
 from era_utils.command_line import parse_args
-from era_utils.evaluation import ObservationNormalizer, evaluate, load_policy, save_policy
+from era_utils.evaluation import ObservationNormalizer, RunningMeanStd, evaluate, load_policy, save_policy
 from era_utils.rng import capture_rng_state, restore_rng_state, seed_everything, select_device
 from era_utils.run_files import ENTROPY_HEADER, EPISODES_HEADER, EVALUATIONS_HEADER, CSVLog
 from era_utils.runs import PreparedRun, Run, prepare_run, start_run
@@ -26,6 +26,7 @@ __all__ = [
     "ObservationNormalizer",
     "PreparedRun",
     "Run",
+    "RunningMeanStd",
     "StopOnSignal",
     "capture_rng_state",
     "check_at_least",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,55 @@ def std_head_grad(ppo, agent, args, minibatch) -> torch.Tensor:
     loss, _, _ = ppo.ppo_loss(agent, args, *minibatch)
     loss.backward()
     return agent.std_logits_net.weight.grad
+
+
+def test_advantages_follow_the_gae_recursion(ppo):
+    """GAE against the textbook recursion, step by step in float64 (an episode ends inside the rollout, one env's ends
+    on its last step); with gamma = lambda = 1 the returns are the rewards summed to each episode's end (plus the
+    bootstrap value where the rollout cuts an episode)."""
+    args = ppo.Args(num_steps=7, num_envs=2, gamma=0.97, gae_lambda=0.9)
+    generator = torch.Generator().manual_seed(0)
+    rewards, values = torch.randn(7, 2, generator=generator), torch.randn(7, 2, generator=generator)
+    dones = torch.zeros(7, 2)
+    dones[3, 0] = 1.0  # env 0's step 3 starts a new episode
+    next_value, next_done = torch.randn(2, generator=generator), torch.tensor([0.0, 1.0])
+    advantages, returns = ppo.advantages_and_returns(args, rewards, values, dones, next_value, next_done)
+    expected, following = torch.zeros(7, 2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    for t in reversed(range(7)):
+        non_terminal = 1.0 - (next_done if t == 6 else dones[t + 1]).double()
+        bootstrap = (next_value if t == 6 else values[t + 1]).double()
+        delta = rewards[t].double() + args.gamma * bootstrap * non_terminal - values[t].double()
+        following = expected[t] = delta + args.gamma * args.gae_lambda * non_terminal * following
+    torch.testing.assert_close(advantages, expected.float())
+    torch.testing.assert_close(returns, (expected + values.double()).float())
+
+    undiscounted = dataclasses.replace(args, gamma=1.0, gae_lambda=1.0)
+    _, returns = ppo.advantages_and_returns(undiscounted, rewards, values, dones, next_value, next_done)
+    torch.testing.assert_close(returns[:3, 0], rewards[:3, 0].flip(0).cumsum(0).flip(0))  # episode ends at step 2
+    torch.testing.assert_close(returns[3:, 0], rewards[3:, 0].flip(0).cumsum(0).flip(0) + next_value[0])
+    torch.testing.assert_close(returns[:, 1], rewards[:, 1].flip(0).cumsum(0).flip(0))  # ends with the rollout
+
+
+@pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
+def test_acting_step_draws_the_policys_actions_with_their_log_probs(ppo, era):
+    """``act`` draws what the policy's distribution draws from the same generator state (--no-era: ``Normal``'s
+    numbers, drawn as mean + std * noise), its log-probs are the distribution's own (--no-era: from the noise), and its
+    values are the critic's; at wide and narrow stds alike."""
+    agent, _ = make_agent(ppo, era=era)
+    agent.eval()
+    for obs_scale, log_std in ((0.1, -3.0), (1.0, 0.0), (30.0, 1.5)):  # ERA: the std head's logits grow with obs
+        obs = torch.randn(64, OBS_DIM) * obs_scale
+        with torch.no_grad():
+            if not era:
+                agent.log_std.fill_(log_std)
+            torch.manual_seed(3)
+            action, logprob, value = agent.act(obs)
+            distribution, _, _ = agent.action_distribution(obs)
+            torch.manual_seed(3)
+            torch.testing.assert_close(action, distribution.sample(), rtol=0, atol=1e-6)
+            torch.testing.assert_close(logprob, distribution.log_prob(action).sum(-1), rtol=1e-6, atol=1e-5)
+            torch.testing.assert_close(value, agent.get_value(obs))
+        assert not value.requires_grad and not logprob.requires_grad
 
 
 @pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])

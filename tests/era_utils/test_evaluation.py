@@ -11,11 +11,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.running_mean_std import RunningMeanStd as SB3RunningMeanStd
 
 from era_policies.sb3 import ERASACPolicy
 from era_utils.checkpoints import CheckpointError
 from era_utils.envs import NonFiniteError
-from era_utils.evaluation import ObservationNormalizer, evaluate, load_policy, save_policy
+from era_utils.evaluation import ObservationNormalizer, RunningMeanStd, evaluate, load_policy, save_policy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,6 +30,26 @@ def fitted_normalizer(shape: tuple[int, ...] = (3,)) -> ObservationNormalizer:
     normalizer = ObservationNormalizer(shape)
     normalizer.update(np.random.default_rng(1).normal(loc=2.0, size=(50, *shape)))
     return normalizer
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"), [((3,), np.float32), ((), np.float64)], ids=["observations", "discounted-returns"]
+)
+def test_running_mean_std_is_sb3s_bit_for_bit(shape: tuple[int, ...], dtype: type) -> None:
+    """One row per update (one environment) takes a shortcut past NumPy's reductions; batches of several rows take
+    SB3's own update. Both leave exactly SB3's statistics, across scales and an outlier."""
+    rng = np.random.default_rng(0)
+    ours, sb3s = RunningMeanStd(shape=shape), SB3RunningMeanStd(shape=shape)
+    batches = [rng.normal(loc=3.0, scale=scale, size=(rows, *shape)).astype(dtype)
+               for scale, rows in ((1e-3, 1), (1.0, 1), (1e4, 1), (1.0, 4), (5.0, 1))
+               for _ in range(20)]  # fmt: skip
+    for batch in batches:
+        ours.update(batch)
+        sb3s.update(batch)
+        np.testing.assert_array_equal(ours.mean, sb3s.mean)
+        np.testing.assert_array_equal(ours.var, sb3s.var)
+        assert ours.count == sb3s.count
+    assert ours.mean.dtype == sb3s.mean.dtype == np.float64 and ours.var.shape == shape
 
 
 def test_observation_normalizer_statistics() -> None:
