@@ -128,9 +128,8 @@ def ppo_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, 
 
     def update(compile_fn: CompileFn) -> Callable[[], Any]:
         agent = build()
-        params = [p for p in agent.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=args.learning_rate, eps=1e-5)
-        step = ppo_era.make_update(agent, args, optimizer, loss_fn=compile_fn(ppo_era.ppo_loss))
+        optimizer, delta_optimizer = ppo_era.make_optimizers(agent, args, device)
+        step = ppo_era.make_update(agent, args, optimizer, delta_optimizer, loss_fn=compile_fn(ppo_era.ppo_loss))
         batch = random_batch(sizes.obs_dim, sizes.action_dim, sizes.ppo_minibatch_size, device, seed=0)
         minibatch = (batch.observations, batch.actions.clamp(-0.99, 0.99), torch.zeros_like(batch.rewards[:, 0]),
                      batch.rewards[:, 0], batch.rewards[:, 0], torch.zeros_like(batch.rewards[:, 0]))  # fmt: skip
@@ -139,11 +138,9 @@ def ppo_agent_units(era: bool, sizes: Sizes, device: torch.device) -> dict[str, 
     def act(compile_fn: CompileFn) -> Callable[[], Any]:
         agent = build().eval()
 
-        @torch.no_grad()
         def step(obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            distribution, _, _ = agent.action_distribution(obs)
-            action = distribution.sample()
-            return agent.env_action(action), distribution.log_prob(action).sum(-1), agent.get_value(obs)
+            action, log_prob, value = agent.act(obs)
+            return agent.env_action(action), log_prob, value
 
         return functools.partial(compile_fn(step), _observation(sizes, device))
 
