@@ -129,10 +129,10 @@ def test_gradient_clipping_is_each_seeds_own():
 @pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
 @torch.no_grad()
 def test_acting_runs_each_seeds_agent(era):
-    """Each seed's actions come from its own policy: their log-probabilities and the values are its agent's. ERA's
-    sampler also runs with one noise stream for all seeds (vmap's randomness "same", which Normal.sample lacks), and
-    then each seed draws exactly what its agent alone draws. Seeds with identical networks and observations still
-    draw their own actions."""
+    """Each seed's actions come from its own policy: their log-probabilities and the values are its agent's. Both
+    samplers (ERA's and the twin's one ``randn``) also run with one noise stream for all seeds (vmap's randomness
+    "same"), and then each seed draws exactly what its agent alone draws. Seeds with identical networks and
+    observations still draw their own actions."""
     args, agents = make_agents(era=era)
     obs = torch.randn(NUM_SEEDS, 5, OBS_DIM)
     stacked = stacked_copy(args, agents)
@@ -142,13 +142,12 @@ def test_acting_runs_each_seeds_agent(era):
         torch.testing.assert_close(logprobs[i], distribution.log_prob(actions[i]).sum(-1))
         torch.testing.assert_close(values[i], agent.get_value(obs[i]))
         torch.testing.assert_close(stacked.value(obs[i], index=i), values[i])
-    if era:
+    torch.manual_seed(7)
+    same_noise = stacked_copy(args, agents, randomness="same").act(obs)
+    for i, agent in enumerate(agents):
         torch.manual_seed(7)
-        same_noise = stacked_copy(args, agents, randomness="same").act(obs)
-        for i, agent in enumerate(agents):
-            torch.manual_seed(7)
-            for got, expected in zip((output[i] for output in same_noise), agent.act(obs[i]), strict=True):
-                torch.testing.assert_close(got, expected)
+        for got, expected in zip((output[i] for output in same_noise), agent.act(obs[i]), strict=True):
+            torch.testing.assert_close(got, expected)
 
     identical = stacked_copy(args, [agents[0]] * NUM_SEEDS)
     actions, _, _ = identical.act(obs[:1].expand(NUM_SEEDS, -1, -1))
