@@ -7,13 +7,20 @@ recompilation once the optimisers hold state) less as many steady-state compiled
 blocks of eager and compiled updates on the same batch (the order flips every round) and reports the median and
 interquartile range of the per-round ratios.
 
+``--matmul-split`` also profiles both updates and reports the milliseconds per update spent inside matrix products
+(the self time of aten ``mm``/``addmm``/``bmm``/``baddbmm``: the BLAS calls behind every linear layer, which eager
+code and Inductor's extern kernels make alike) and what is left: compiling can only shrink the rest, so
+``eager_ms / compiled_matmul_ms`` bounds its speed-up.
+
     python -m benchmarks.compile_probe --hidden-dim 256
     python -m benchmarks.compile_probe --activation relu --no-critic-layer-norm      # CleanRL's SAC network
+    python -m benchmarks.compile_probe --activation relu --no-critic-layer-norm --matmul-split
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,6 +52,31 @@ class Args:
     """alternating rounds of eager and compiled blocks"""
     updates_per_round: int = 20
     """updates per block"""
+    matmul_split: bool = False
+    """also profile both updates and report their time inside matrix products"""
+    profiled_updates: int = 20
+    """updates per profile (with --matmul-split)"""
+
+
+MATMUL_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"})
+"""The matrix products behind the linear layers, in eager code and in Inductor's extern kernels alike."""
+
+
+def matmul_ms(update: Callable, batch: object, calls: int, device: torch.device) -> float:
+    """Milliseconds per call that ``update(batch)`` spends inside :data:`MATMUL_OPS` (their self time in torch's
+    profiler: CPU time on the CPU, kernel time on CUDA)."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+        torch.cuda.synchronize(device)
+    with torch.profiler.profile(activities=activities) as profile:
+        for _ in range(calls):
+            update(batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    field = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    total_us = sum(getattr(event, field) for event in profile.key_averages() if event.key in MATMUL_OPS)
+    return total_us / 1e3 / calls
 
 
 def probe(args: Args) -> dict[str, float]:
@@ -65,7 +97,7 @@ def probe(args: Args) -> dict[str, float]:
     speedups = np.array(times["eager"]) / np.array(times["compiled"])
     q25, q50, q75 = np.percentile(speedups, [25, 50, 75])
     compiled_s = float(np.median(times["compiled"]))
-    return {
+    result = {
         "eager_ms": 1e3 * float(np.median(times["eager"])),
         "compiled_ms": 1e3 * compiled_s,
         "speedup": float(q50),
@@ -73,6 +105,11 @@ def probe(args: Args) -> dict[str, float]:
         "speedup_q75": float(q75),
         "cold_compile_s": sum(warmup_seconds) - args.warmup_calls * compiled_s,
     }
+    if args.matmul_split:
+        result["eager_matmul_ms"] = matmul_ms(eager, batch, args.profiled_updates, device)
+        result["compiled_matmul_ms"] = matmul_ms(compiled, batch, args.profiled_updates, device)
+        result["matmul_bound_speedup"] = result["eager_ms"] / result["compiled_matmul_ms"]
+    return result
 
 
 if __name__ == "__main__":
