@@ -227,8 +227,13 @@ class Agent(nn.Module):
         )
         self.action_net = layer_init(nn.Linear(args.hidden_dim, action_dim), 0.01)  # the mean: near 0 at the start
         self.value_net = layer_init(nn.Linear(args.hidden_dim, 1), 1.0)
-        self.register_buffer("action_low", torch.as_tensor(action_space_low, dtype=torch.float32), persistent=False)
-        self.register_buffer("action_high", torch.as_tensor(action_space_high, dtype=torch.float32), persistent=False)
+        low = torch.as_tensor(action_space_low, dtype=torch.float32)
+        high = torch.as_tensor(action_space_high, dtype=torch.float32)
+        self.register_buffer("action_low", low, persistent=False)
+        self.register_buffer("action_high", high, persistent=False)
+        # ERA's [-1, 1] -> [low, high] as one multiply-add per step.
+        self.register_buffer("action_center", 0.5 * (low + high), persistent=False)
+        self.register_buffer("action_half_range", 0.5 * (high - low), persistent=False)
         self.era = args.era
         if self.era:  # ERA | --no-era: a std-logit head and the ERA head, or PPO's state-independent log std
             self.std_logits_net = layer_init(nn.Linear(args.hidden_dim, action_dim), args.std_head_init_gain)
@@ -267,7 +272,7 @@ class Agent(nn.Module):
     def env_action(self, action: Tensor) -> Tensor:
         """A policy action in the environment's bounds: ERA rescales [-1, 1]; plain PPO clips, as SB3 and CleanRL do."""
         if self.era:  # ERA | --no-era
-            return self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
+            return torch.addcmul(self.action_center, self.action_half_range, action)
         return torch.clamp(action, self.action_low, self.action_high)
 
     def get_value(self, obs: Tensor) -> Tensor:

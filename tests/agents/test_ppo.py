@@ -51,6 +51,22 @@ def std_head_grad(ppo, agent, args, minibatch) -> torch.Tensor:
     return agent.std_logits_net.weight.grad
 
 
+@pytest.mark.parametrize("era", [True, False], ids=["era", "no-era"])
+def test_env_actions_lie_in_the_box(ppo, era):
+    """ERA maps [-1, 1] affinely onto the Box (its ends onto the bounds, its middle onto the centre); the twin clips
+    its Gaussian actions to the Box, as SB3 and CleanRL do."""
+    args = ppo.Args(hidden_dim=8, era=era)
+    low, high = np.array([-2.0, 0.0, -0.4], np.float32), np.array([2.0, 1.0, 0.4], np.float32)
+    agent = ppo.Agent(OBS_DIM, low, high, args)
+    if era:
+        policy_actions = torch.tensor([[-1.0, -1.0, -1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.5, -0.5, 0.25]])
+        expected = torch.tensor([[-2.0, 0.0, -0.4], [0.0, 0.5, 0.0], [2.0, 1.0, 0.4], [1.0, 0.25, 0.1]])
+    else:
+        policy_actions = torch.tensor([[-3.0, -0.5, 0.1], [1.0, 2.0, -9.0]])
+        expected = torch.tensor([[-2.0, 0.0, 0.1], [1.0, 1.0, -0.4]])
+    torch.testing.assert_close(agent.env_action(policy_actions), expected, rtol=0, atol=1e-7)
+
+
 def test_advantages_follow_the_gae_recursion(ppo):
     """GAE against the textbook recursion, step by step in float64 (an episode ends inside the rollout, one env's ends
     on its last step); with gamma = lambda = 1 the returns are the rewards summed to each episode's end (plus the
