@@ -286,7 +286,7 @@ class Agent(nn.Module):
         if self.era:  # ERA | --no-era
             distribution = self.distribution(mean, log_std)
             action = distribution.sample()
-            log_prob = distribution.log_prob(action)  # reuses what sampling computed (the bounds' erf, log Z)
+            log_prob = distribution.log_prob(action)  # reuses what sampling computed (the bounds' erf and 2 Z)
         else:
             # Normal(mean, std)'s draw and its log-prob, both from one standard-normal draw (the same numbers,
             # tested): no distribution object, and no (action - mean) / std to undo.
