@@ -286,7 +286,7 @@ class Agent(nn.Module):
         if self.era:  # ERA | --no-era
             distribution = self.distribution(mean, log_std)
             action = distribution.sample()
-            log_prob = distribution.log_prob(action)  # reuses what sampling computed (the bounds' erf and 2 Z)
+            log_prob = distribution.log_prob(action)  # from what sampling computed: erf, 2 Z, the standardised action
         else:
             # Normal(mean, std)'s draw and its log-prob, both from one standard-normal draw (the same numbers,
             # tested): no distribution object, and no (action - mean) / std to undo.

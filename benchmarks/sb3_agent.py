@@ -1,8 +1,10 @@
 """Stable-Baselines3 SAC / PPO baselines behind the agents' command-line contract (see ``benchmarks/suites.py``).
 
 ``--policy stock`` trains SB3's ``MlpPolicy``; ``--policy era`` trains the ERA policies of :mod:`era_policies.sb3`
-(SAC with ``ent_coef=0``: ERA replaces the entropy bonus). Hyperparameters default to SB3's; the flags below set the
-ones that make a like-for-like comparison with ``agents/`` (network sizes, warm-up, batch size, update ratio).
+(SAC with ``ent_coef=0``: ERA replaces the entropy bonus; PPO keeps SB3's ``ent_coef=0`` and so builds its ERA policy
+with ``closed_form_entropy=False``, which spares the entropy nobody multiplies by anything). Hyperparameters default to
+SB3's; the flags below set the ones that make a like-for-like comparison with ``agents/`` (network sizes, warm-up,
+batch size, update ratio).
 
 Writes into ``<log-dir>/<run-name>/``: ``episodes.csv`` (every finished training episode, from the Monitor wrapper),
 ``evaluations.csv`` (deterministic evaluation on a separate environment every ``--eval-every`` steps and at the end),
@@ -228,6 +230,9 @@ def build_model(args: Args, env: VecEnv, device: str) -> BaseAlgorithm:
             ent_coef=0.0 if args.policy == "era" else "auto",
             **_given({"batch_size": args.batch_size, "learning_starts": args.learning_starts}),
         )
+    if args.policy == "era":
+        # PPO's ent_coef stays SB3's 0.0: the entropy term would be computed and back-propagated for nothing.
+        policy_kwargs["closed_form_entropy"] = False
     return PPO(
         **common,
         n_steps=args.n_steps,

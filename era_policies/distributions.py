@@ -253,7 +253,13 @@ def _inside_entropy(lower: Tensor, upper: Tensor, log_z: Tensor, log_scale: Tens
 
 
 def _inside_log_prob(value: Tensor, loc: Tensor, scale: Tensor, log_scale: Tensor, log_z: Tensor) -> Tensor:
-    return _log_phi((value - loc) / scale) - log_scale - log_z
+    return _inside_log_density((value - loc) / scale, log_scale, log_z)
+
+
+def _inside_log_density(xi: Tensor, log_scale: Tensor, log_z: Tensor) -> Tensor:
+    """Log density at ``loc + scale * xi``, from the standardised value ``xi``: ``log phi(xi) - log(scale) - log Z``
+    (three operators for the per-step acting path)."""
+    return -_LOG_SQRT_2PI - torch.addcmul(log_scale + log_z, xi, xi, value=0.5)
 
 
 def _exact_endpoints(value: Tensor, x: Tensor, low: Tensor | float, high: Tensor | float) -> Tensor:
@@ -442,8 +448,7 @@ class TruncatedNormal(Distribution):
         """:meth:`icdf` without its argument check and its endpoint values (``rsample``'s ``u`` lies in ``[0, 1)``,
         and ``u = 0`` is a null event)."""
         if self._inside_only:
-            xi = _icdf_inside(*self._inside(), value, middle=False)
-            return torch.clamp(torch.addcmul(self.loc, self.scale, xi), min=self.low, max=self.high)
+            return self._inside_quantile(value)[0]
         loc, scale, low, high = self._float64()
         log_zt, _, _, _ = self._standard()
         u = value.double()
@@ -461,10 +466,16 @@ class TruncatedNormal(Distribution):
         x = torch.where(one_sided, self._anchor() + torch.where(flip, -scale, scale) * t, loc + scale * xi_inside)
         return torch.clamp(x.to(self.loc.dtype), min=self.low, max=self.high)
 
+    def _inside_quantile(self, value: Tensor) -> tuple[Tensor, Tensor]:
+        """The quantile in the inside regime and its standardised value ``xi`` (before the clamp to the bounds)."""
+        xi = _icdf_inside(*self._inside(), value, middle=False)
+        return torch.clamp(torch.addcmul(self.loc, self.scale, xi), min=self.low, max=self.high), xi
+
+    def _uniform(self, sample_shape: torch.Size) -> Tensor:
+        return torch.rand(self._extended_shape(sample_shape), dtype=self.loc.dtype, device=self.loc.device)
+
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
-        shape = self._extended_shape(sample_shape)
-        uniform = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
-        return self._quantile(uniform)
+        return self._quantile(self._uniform(sample_shape))
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
         with torch.no_grad():
@@ -519,7 +530,11 @@ class ERATruncatedNormal(TruncatedNormal):
     ``entropy``, ``mode`` and ``mean`` run in the input's dtype, with no float64, no host read and no Python branch on
     values: the same code in eager mode, under ``torch.compile`` and in a CUDA graph. ``log(scale)`` is ``log_std``
     itself, and what sampling computes (``alpha``, ``beta``, ``erf``, ``log Z``) is kept for ``log_prob`` and
-    ``entropy`` of the same distribution. ``variance``, ``cdf`` and the KL divergence (TRPO) are the general class's.
+    ``entropy`` of the same distribution; ``log_prob`` of the tensor the last ``rsample``/``sample`` returned reads
+    that sample's standardised value instead of forming ``(x - loc) / scale`` again (the same function of the
+    parameters, so the same value and gradient to rounding; not for a sample drawn without gradient when the
+    log-prob wants one, where the standardised value would be a constant). ``variance``, ``cdf`` and the KL divergence
+    (TRPO) are the general class's.
 
     A point mass (``log_std = -inf``) has entropy ``-inf``. ``validate_args=True`` checks the arguments (host reads):
     float32/float64 tensors of one shape, finite ``log_std <= MAX_LOG_STD_MAX``, no NaN mean.
@@ -541,6 +556,7 @@ class ERATruncatedNormal(TruncatedNormal):
         self._inside_cache = None
         self._log_z_cache = None
         self._inside_only = True
+        self._last_sample: tuple[Tensor, Tensor] | None = None
         Distribution.__init__(self, self.loc.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: torch.Size, _instance: ERATruncatedNormal | None = None) -> ERATruncatedNormal:
@@ -549,12 +565,28 @@ class ERATruncatedNormal(TruncatedNormal):
         new.loc, new.scale, new._log_std = (x.expand(batch_shape) for x in (self.loc, self.scale, self._log_std))
         new.low, new.high = self.low, self.high
         new._standard_cache, new._inside_cache, new._log_z_cache, new._inside_only = None, None, None, True
+        new._last_sample = None
         Distribution.__init__(new, batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
 
     def _log_scale(self) -> Tensor:
         return self._log_std
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:  # noqa: B008
+        self._last_sample = self._inside_quantile(self._uniform(sample_shape))
+        return self._last_sample[0]
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        last = self._last_sample
+        if last is not None and value is last[0]:
+            xi = last[1]
+            # A sample drawn without gradient has a constant xi: a log-prob that wants gradients (a score function)
+            # takes the general path, which differentiates (value - loc) / scale.
+            wants_grad = torch.is_grad_enabled() and (self.loc.requires_grad or self._log_std.requires_grad)
+            if xi.requires_grad or not wants_grad:
+                return _inside_log_density(xi, self._log_std, self._inside_log_z())
+        return super().log_prob(value)
 
     @property
     def mean(self) -> Tensor:

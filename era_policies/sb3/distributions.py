@@ -21,16 +21,20 @@ class TruncatedGaussianDistribution(Distribution):
     Actions are already in ``[-1, 1]``: SB3 rescales them to the environment's Box bounds for policies with
     ``squash_output=True`` (no clipping involved). ``log_prob`` and ``entropy`` are summed over the action axis. The
     distribution is :func:`~era_policies.era_action_distribution`'s: what sampling computes is reused by ``log_prob``
-    of the same parameters, and the entropy is computed only when asked for.
+    of the same parameters (of the sampled actions themselves: their standardised values), and the entropy is computed
+    only when asked for.
 
     :param action_dim: ``D``.
+    :param closed_form_entropy: ``entropy()`` returns the closed form; ``False``: it returns ``None``, SB3's sign for
+        a distribution without one (its PPO and A2C then estimate the entropy term from the log-probs).
     """
 
     distribution: ERATruncatedNormal
 
-    def __init__(self, action_dim: int) -> None:
+    def __init__(self, action_dim: int, closed_form_entropy: bool = True) -> None:
         super().__init__()
         self.action_dim = action_dim
+        self.closed_form_entropy = closed_form_entropy
 
     def proba_distribution_net(self, latent_dim: int) -> tuple[nn.Linear, nn.Linear]:
         """Two heads on the latent features: the mean and the raw std logits (ERA activates the latter)."""
@@ -47,8 +51,12 @@ class TruncatedGaussianDistribution(Distribution):
         """``(B, D)`` actions in ``[-1, 1]`` -> ``(B,)`` log-densities."""
         return self.distribution.log_prob(actions).sum(dim=-1)
 
-    def entropy(self) -> torch.Tensor:
-        """``(B,)`` closed-form entropies of the bounded distribution."""
+    def entropy(self) -> torch.Tensor | None:
+        """``(B,)`` closed-form entropies of the bounded distribution (``None`` with ``closed_form_entropy=False``)."""
+        return self.bounded_entropy() if self.closed_form_entropy else None
+
+    def bounded_entropy(self) -> torch.Tensor:
+        """``(B,)`` closed-form entropies of the bounded distribution, whatever ``closed_form_entropy`` says."""
         return self.distribution.entropy().sum(dim=-1)
 
     def sample(self) -> torch.Tensor:

@@ -491,6 +491,13 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, ActorCriticPolicy):
     :param delta: compensation for the entropy that bounding removes, nats per dimension: a constant ``>= 0`` or
         ``"auto"``, learned by :class:`~era_policies.sb3.ERACallback`.
     :param batch_momentum: momentum of the running normaliser (``entropy_level="batch"`` only).
+    :param closed_form_entropy: whether ``evaluate_actions`` returns the truncated normal's closed-form entropy, which
+        SB3's PPO and A2C compute and back-propagate in every minibatch to multiply it by ``ent_coef``. With
+        ``ent_coef=0`` (ERA's setting: the activation keeps the entropy) that is work for nothing: ``False`` returns
+        ``None`` instead, and SB3 then logs ``train/entropy_loss`` as ``mean(log_prob)``, its estimate for
+        distributions without a closed form (with ``ent_coef > 0`` that estimate would also be the entropy term
+        it regularises). :class:`~era_policies.sb3.ERACallback` records the closed form as ``era/entropy`` either
+        way. ``True`` by default (SB3's behaviour).
     """
 
     action_dist: TruncatedGaussianDistribution
@@ -509,10 +516,14 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, ActorCriticPolicy):
         entropy_level: EntropyLevel = "state",
         delta: float | Literal["auto"] = 0.0,
         batch_momentum: float = 0.01,
+        closed_form_entropy: bool = True,
         **kwargs: Any,
     ) -> None:
         era_options = ERAOptions(target_entropy_per_dim, log_std_min, log_std_max, entropy_level, delta, batch_momentum)
         self._set_era_options(observation_space, action_space, kwargs, era_options)
+        if not isinstance(closed_form_entropy, bool):
+            raise ValueError(f"closed_form_entropy must be True or False, got {closed_form_entropy!r}.")
+        self.closed_form_entropy = closed_form_entropy
         kwargs.pop("squash_output", None)
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
         # SB3 then rescales the [-1, 1] actions to the Box bounds instead of clipping them.
@@ -521,7 +532,7 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, ActorCriticPolicy):
     def _build(self, lr_schedule: Schedule) -> None:
         self._build_mlp_extractor()
         action_dim = get_action_dim(self.action_space)
-        self.action_dist = TruncatedGaussianDistribution(action_dim)
+        self.action_dist = TruncatedGaussianDistribution(action_dim, closed_form_entropy=self.closed_form_entropy)
         self.action_net, self.std_logits_net = self.action_dist.proba_distribution_net(self.mlp_extractor.latent_dim_pi)
         self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
         self.era_std = self.era_options.head(action_dim)
@@ -546,7 +557,11 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, ActorCriticPolicy):
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), **asdict(self.era_options)}
+        return {
+            **super()._get_constructor_parameters(),
+            **asdict(self.era_options),
+            "closed_form_entropy": self.closed_form_entropy,
+        }
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> TruncatedGaussianDistribution:
         log_std = self.era_std(self.std_logits_net(latent_pi))
@@ -556,4 +571,4 @@ class ERAActorCriticPolicy(_ERAPolicyMixin, ActorCriticPolicy):
         features = super().extract_features(obs, self.pi_features_extractor)
         latent_pi = self.mlp_extractor.forward_actor(features)
         log_std = self.era_std(self.std_logits_net(latent_pi))
-        return self.action_dist.proba_distribution(self.action_net(latent_pi), log_std).entropy(), log_std
+        return self.action_dist.proba_distribution(self.action_net(latent_pi), log_std).bounded_entropy(), log_std

@@ -175,6 +175,58 @@ def test_log_prob_and_entropy_reuse_what_sampling_computed():
     assert _Erfs.count == 2
 
 
+def _count_ops(ops, fn, *args):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            _Count.count += func in ops
+            return func(*args, **(kwargs or {}))
+
+    with _Count():
+        result = fn(*args)
+    return result, _Count.count
+
+
+def test_log_prob_of_its_own_sample_equals_the_general_log_prob_to_rounding():
+    """``log_prob`` of the tensor ``rsample``/``sample`` returned reads the sample's standardised value: the general
+    float64 log-density at the float32 sample, up to what rounding the sample to float32 moves it (``|xi|`` times one
+    ulp of ``x`` in scales), on ERA's whole parameter range."""
+    mean, log_std, _ = _grid(torch.float32)
+    torch.manual_seed(0)
+    for draw in ("rsample", "sample"):
+        lean = era_action_distribution(mean, log_std)
+        x = getattr(lean, draw)((16,))
+        log_prob, divisions = _count_ops({torch.ops.aten.div.Tensor}, lean.log_prob, x)
+        assert divisions == 0  # no (x - loc) / scale formed again
+        general = TruncatedNormal(torch.tanh(mean).double(), torch.exp(log_std).double())
+        ref = general.log_prob(x.double())
+        xi = (x.double() - general.loc) / general.scale
+        tolerance = 8 * EPS32 * (1 + ref.abs()) + xi.abs() * EPS32 * x.double().abs() / general.scale
+        assert ((log_prob.double() - ref).abs() <= tolerance).all()
+        assert log_prob.dtype == torch.float32
+
+
+def test_log_prob_of_its_own_sample_has_the_general_gradients():
+    """Reparameterised: d/dtheta log p(x(theta); theta) as if formed from (x - loc) / scale. Drawn without gradient
+    (a score function, log p(x; theta) at fixed x): the general path, so xi is not taken for a constant."""
+    mean = torch.tensor([0.3, 2.0, -1.0, 0.0, 30.0], dtype=torch.float64, requires_grad=True)
+    log_std = torch.tensor([-0.5, -3.0, 1.0, -8.0, -2.0], dtype=torch.float64, requires_grad=True)
+
+    def grads(draw: str, same_tensor: bool):
+        torch.manual_seed(1)
+        dist = era_action_distribution(mean, log_std)
+        x = getattr(dist, draw)((8,))
+        log_prob = dist.log_prob(x if same_tensor else x.clone())
+        return torch.autograd.grad(log_prob.sum(), (mean, log_std))
+
+    for draw in ("rsample", "sample"):
+        for fast, general in zip(grads(draw, True), grads(draw, False), strict=True):
+            torch.testing.assert_close(fast, general, rtol=1e-9, atol=1e-12)
+
+
 def test_icdf_of_0_and_1_are_the_bounds():
     for dist in (
         era_action_distribution(torch.tensor([0.0, 0.0, 30.0]), torch.tensor([-8.0, 0.0, -8.0])),

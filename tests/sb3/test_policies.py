@@ -141,6 +141,36 @@ def test_on_policy_algorithms_learn_the_box_task(algo, policy, kwargs):
     assert after > before + 8.0, f"return {before:.2f} -> {after:.2f}"
 
 
+@pytest.mark.parametrize("algo", [PPO, A2C], ids=ids)
+def test_skipping_the_closed_form_entropy_changes_no_update_at_ent_coef_0(algo):
+    """``closed_form_entropy=False``: ``evaluate_actions`` gives SB3 ``None`` for the entropy (the log-probs and values
+    are the same), and with ``ent_coef=0`` training takes bit for bit the same steps as with the closed form."""
+    obs = torch.as_tensor(_observations(three_dim_env(), 16))
+    actions = torch.rand(16, 3) * 2 - 1
+    models, evaluations = [], []
+    for closed_form in (True, False):
+        # Built and trained one after the other: each construction seeds the global generators.
+        model = _make(algo, ERAActorCriticPolicy, three_dim_env(), closed_form_entropy=closed_form)
+        evaluations.append(model.policy.evaluate_actions(obs, actions))
+        model.learn(200)
+        models.append(model)
+    with_entropy, without = evaluations
+    assert with_entropy[2].shape == (16,) and without[2] is None
+    for got, want in zip(without[:2], with_entropy[:2], strict=True):
+        assert torch.equal(got, want)
+    for got, want in zip(models[1].policy.parameters(), models[0].policy.parameters(), strict=True):
+        assert torch.equal(got, want)
+
+
+def test_closed_form_entropy_round_trips_and_rejects_non_bools(tmp_path, pendulum):
+    model = _make(PPO, ERAActorCriticPolicy, three_dim_env(), closed_form_entropy=False)
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
+    assert loaded.policy.closed_form_entropy is False and loaded.policy.action_dist.entropy() is None
+    with pytest.raises(ValueError, match="closed_form_entropy"):
+        PPO(ERAActorCriticPolicy, pendulum, policy_kwargs={"closed_form_entropy": "no"})
+
+
 @pytest.mark.parametrize(
     ("algo", "policy"),
     [
@@ -399,6 +429,8 @@ def test_era_options_are_typed_documented_keyword_arguments(policy):
         options.append("action_distribution")
     if policy is ERASACPolicy:
         options.append("critic_layer_norm")
+    if policy is ERAActorCriticPolicy:
+        options.append("closed_form_entropy")
     for name in options:
         parameter = signature.parameters[name]
         assert parameter.annotation is not inspect.Parameter.empty, name
