@@ -49,6 +49,7 @@ require("stable_baselines3", AGENTS_INSTALL, "agents/ppo_era.py (its SB3 policy 
 from stable_baselines3.common.policies import ActorCriticPolicy  # noqa: E402
 
 from era_policies import (  # noqa: E402
+    HALF_LOG_2PI,
     ERAStd,
     check_log_std_range,
     check_target_entropy_per_dim,
@@ -189,10 +190,6 @@ class Args(ExperimentArgs):
 
 
 # ============================================================================================= ALGORITHM: network
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-"""The standard normal density's log normaliser."""
-
-
 def layer_init(layer: nn.Linear, gain: float) -> nn.Linear:
     """Orthogonal weights with ``gain``, zero biases (CleanRL's and SB3's PPO initialisation)."""
     nn.init.orthogonal_(layer.weight, gain)

@@ -14,6 +14,7 @@ from era_policies.activations import (
     gaussian_entropy,
 )
 from era_policies.delta import (
+    HALF_LOG_2PI,
     HALF_LOG_2PI_E,
     MAX_LOG_STD_MAX,
     EntropyDelta,
@@ -29,6 +30,7 @@ from era_policies.distributions import ERATruncatedNormal, TruncatedNormal, era_
 __version__ = "0.1.0"
 
 __all__ = [
+    "HALF_LOG_2PI",
     "HALF_LOG_2PI_E",
     "MAX_LOG_STD_MAX",
     "BatchERA",

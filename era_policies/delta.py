@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "HALF_LOG_2PI",
     "HALF_LOG_2PI_E",
     "MAX_LOG_STD_MAX",
     "EntropyDelta",
@@ -30,6 +31,8 @@ __all__ = [
     "max_entropy_per_dim",
 ]
 
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+"""The standard normal density's log normaliser."""
 HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 # ERA's action distribution evaluates only the "location inside the interval" regime of the truncated normal, whose
 # formulas hold to float32 rounding while the interval [-1, 1] is at least a tenth of a scale wide (the general

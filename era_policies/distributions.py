@@ -36,13 +36,12 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.kl import register_kl
 from torch.distributions.utils import broadcast_all
 
-from era_policies.delta import HALF_LOG_2PI_E, INSIDE_MIN_STANDARDIZED_WIDTH, MAX_LOG_STD_MAX
+from era_policies.delta import HALF_LOG_2PI, HALF_LOG_2PI_E, INSIDE_MIN_STANDARDIZED_WIDTH, MAX_LOG_STD_MAX
 
 __all__ = ["ERATruncatedNormal", "TruncatedNormal", "era_action_distribution"]
 
 _SQRT_2 = math.sqrt(2.0)
 _TWO_SQRT_PI = 2.0 * math.sqrt(math.pi)
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 # Standardised widths below this use the narrow-interval series (first neglected term ~ width**8 / 384).
 _NARROW = 3e-2
@@ -53,7 +52,7 @@ _NEWTON_STEPS = 8
 
 def _log_phi(x: Tensor) -> Tensor:
     """Log density of the standard normal."""
-    return -0.5 * x * x - _LOG_SQRT_2PI
+    return -0.5 * x * x - HALF_LOG_2PI
 
 
 def _tail_integrals(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -169,7 +168,7 @@ def _standardized(alpha: Tensor, beta: Tensor, width: Tensor) -> tuple[Tensor, T
     mean_s = r_a - r_b
     var_s = (1.0 + a_s * r_a - b_s * r_b - mean_s * mean_s).clamp_min(0.0)
 
-    log_zt = torch.where(straddles, log_z + _LOG_SQRT_2PI, log_zt_a)
+    log_zt = torch.where(straddles, log_z + HALF_LOG_2PI, log_zt_a)
     mean = torch.where(straddles, mean_s, mean_a)
     var = torch.where(straddles, var_s, var_t)
     return log_zt, sign * mean, var, sign * a_pos
@@ -259,7 +258,7 @@ def _inside_log_prob(value: Tensor, loc: Tensor, scale: Tensor, log_scale: Tenso
 def _inside_log_density(xi: Tensor, log_scale: Tensor, log_z: Tensor) -> Tensor:
     """Log density at ``loc + scale * xi``, from the standardised value ``xi``: ``log phi(xi) - log(scale) - log Z``
     (three operators for the per-step acting path)."""
-    return -_LOG_SQRT_2PI - torch.addcmul(log_scale + log_z, xi, xi, value=0.5)
+    return -HALF_LOG_2PI - torch.addcmul(log_scale + log_z, xi, xi, value=0.5)
 
 
 def _exact_endpoints(value: Tensor, x: Tensor, low: Tensor | float, high: Tensor | float) -> Tensor:

@@ -149,3 +149,12 @@ def test_loss_on_an_empty_batch_is_a_value_error():
     era_delta = EntropyDelta(action_dim=2, target_entropy_per_dim=-0.5)
     with pytest.raises(ValueError, match="at least one state"):
         era_delta.loss(torch.zeros(0))
+
+
+def test_there_is_one_half_log_2pi():
+    """The standard normal's log normaliser, shared by the distributions and ppo_era.py's --no-era acting step."""
+    from era_policies import distributions
+
+    assert delta_module.HALF_LOG_2PI == pytest.approx(0.5 * math.log(2 * math.pi), abs=1e-15)
+    assert distributions.HALF_LOG_2PI is delta_module.HALF_LOG_2PI
+    assert not hasattr(distributions, "_LOG_SQRT_2PI")
